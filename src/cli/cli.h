@@ -9,6 +9,7 @@
 #ifndef CV_CLI_H
 #define CV_CLI_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +32,8 @@ struct platform_ops;
 #define CLI_EXIT_UNKNOWN_COMMAND 3
 
 struct cli_global {
-	const char *root;
+	const char *root; /* absolute: points into root_buf */
+	char root_buf[PATH_MAX];
 	const char *log_path;
 	enum log_format log_format;
 	int log_fd; /* --log file, or -1 */
@@ -115,8 +117,9 @@ cli_cmd_fn cmd_create, cmd_delete, cmd_help, cmd_kill, cmd_list, cmd_run, cmd_sp
 int cli_parse_global(struct cli_global *g, int argc, char **argv, struct cv_err **err);
 /* Prints the global options, for the main help. */
 void cli_print_global_options(FILE *f);
-/* Opens --log/--debug-log and points the logger at them. */
-int cli_setup_logging(struct cli_global *g, struct cv_err **err);
+/* Opens --log/--debug-log and points the logger at them.  A --debug-log ending in '/' is a
+ * directory (runsc's convention) that gets one file per invocation, named after verb. */
+int cli_setup_logging(struct cli_global *g, const char *verb, struct cv_err **err);
 /* Prints "cvisor: msg" to stderr and logs it as an error to the log file(s). */
 void cli_report_error(const struct cli_global *g, const char *msg);
 /* --platform, else the host's default. */

@@ -1,9 +1,11 @@
 /* Global options (before the verb), the log files, and how a failure is reported. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -53,7 +55,7 @@ static int parse_choices(struct cli_global *g, const char *log_format, const cha
 }
 
 struct global_values {
-	const char *log_format, *network, *platform;
+	const char *root, *log_format, *network, *platform;
 };
 
 #define GLOBAL_NOPTS 16
@@ -63,14 +65,14 @@ static void global_opts(struct cli_global *g, struct global_values *v,
 			struct cli_opt out[GLOBAL_NOPTS])
 {
 	const struct cli_opt opts[] = {
-		{ "root", 0, CLI_OPT_STRING, &g->root, "DIR",
+		{ "root", 0, CLI_OPT_STRING, &v->root, "DIR",
 		  "where container state is kept (default " CV_DEFAULT_ROOT ")" },
 		{ "log", 0, CLI_OPT_STRING, &g->log_path, "FILE", "also log to FILE" },
 		{ "log-format", 0, CLI_OPT_STRING, &v->log_format, "FORMAT",
 		  "text (default) or json" },
 		{ "debug", 0, CLI_OPT_BOOL, &g->debug, NULL, "log debug messages" },
 		{ "debug-log", 0, CLI_OPT_STRING, &g->debug_log, "FILE",
-		  "send log messages to FILE instead of --log or stderr" },
+		  "log to FILE (a directory if it ends in /) instead of --log or stderr" },
 		{ "platform", 0, CLI_OPT_STRING, &v->platform, "NAME",
 		  "ptrace, systrap or kvm (default: the first that works here, never kvm)" },
 		{ "network", 0, CLI_OPT_STRING, &v->network, "MODE",
@@ -99,6 +101,31 @@ void cli_print_global_options(FILE *f)
 	cli_print_opts(f, opts);
 }
 
+/* --root made absolute (the sandbox is handed paths under it); by default /run/cvisor, or for
+ * an unprivileged user $XDG_RUNTIME_DIR/cvisor, as runc does. */
+static int resolve_root(struct cli_global *g, const char *given, struct cv_err **err)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	size_t size = sizeof(g->root_buf);
+	char cwd[PATH_MAX];
+	int n;
+
+	if (!given && geteuid() != 0 && xdg && *xdg)
+		n = snprintf(g->root_buf, size, "%s/cvisor", xdg);
+	else if (!given)
+		n = snprintf(g->root_buf, size, "%s", CV_DEFAULT_ROOT);
+	else if (given[0] == '/')
+		n = snprintf(g->root_buf, size, "%s", given);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(g->root_buf, size, "%s/%s", cwd, given);
+	else
+		return cv_err_set(err, errno, "--root `%s`: cannot make it absolute", given);
+	if (n < 0 || (size_t)n >= size)
+		return cv_err_set(err, ENAMETOOLONG, "--root `%s`", given);
+	g->root = g->root_buf;
+	return 0;
+}
+
 int cli_parse_global(struct cli_global *g, int argc, char **argv, struct cv_err **err)
 {
 	struct global_values v = { .log_format = "text", .network = "sandbox" };
@@ -113,7 +140,8 @@ int cli_parse_global(struct cli_global *g, int argc, char **argv, struct cv_err 
 	}
 	if (first < 0)
 		return cli_usage_error(err, NULL);
-	if (parse_choices(g, v.log_format, v.network, v.platform, err) < 0)
+	if (parse_choices(g, v.log_format, v.network, v.platform, err) < 0 ||
+	    resolve_root(g, v.root, err) < 0)
 		return -EINVAL;
 	if (g->debug)
 		cv_log_level = LOG_DEBUG;
@@ -129,7 +157,22 @@ static int open_log(const char *path, struct cv_err **err)
 	return fd;
 }
 
-int cli_setup_logging(struct cli_global *g, struct cv_err **err)
+static int open_debug_log(const char *path, const char *verb, struct cv_err **err)
+{
+	char file[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (n == 0 || path[n - 1] != '/')
+		return open_log(path, err);
+	if (mkdir(path, 0755) < 0 && errno != EEXIST)
+		return cv_err_set(err, errno, "creating debug log directory `%s`", path);
+	if ((size_t)snprintf(file, sizeof(file), "%scvisor.%d.%s.log", path, (int)getpid(),
+			     verb) >= sizeof(file))
+		return cv_err_set(err, ENAMETOOLONG, "--debug-log `%s`", path);
+	return open_log(file, err);
+}
+
+int cli_setup_logging(struct cli_global *g, const char *verb, struct cv_err **err)
 {
 	int fd;
 
@@ -140,7 +183,7 @@ int cli_setup_logging(struct cli_global *g, struct cv_err **err)
 		log_set_output(g->log_fd, g->log_format);
 	}
 	if (g->debug_log) {
-		fd = open_log(g->debug_log, err);
+		fd = open_debug_log(g->debug_log, verb, err);
 		if (fd < 0)
 			return -1;
 		log_set_output(fd, LOG_FORMAT_TEXT);

@@ -17,7 +17,7 @@ static int fail(const struct cli_global *g, struct cv_err *err)
 
 int main(int argc, char **argv)
 {
-	struct cli_global g = { .root = CV_DEFAULT_ROOT, .rootless = "auto", .log_fd = -1 };
+	struct cli_global g = { .rootless = "auto", .log_fd = -1 };
 	const struct cli_command *cmd;
 	struct cv_err *err = NULL;
 	int first, r;
@@ -33,9 +33,9 @@ int main(int argc, char **argv)
 		cli_print_main_help(stdout);
 		return 0;
 	}
-	if (cli_setup_logging(&g, &err) < 0)
-		return fail(&g, err);
 	cmd = cli_find_command(argv[first]);
+	if (cli_setup_logging(&g, cmd ? cmd->name : "cvisor", &err) < 0)
+		return fail(&g, err);
 	if (!cmd) {
 		cv_err_set(&err, 0, "unknown command `%s` (see `cvisor --help`)", argv[first]);
 		if (err)
