@@ -22,7 +22,8 @@
 static int request_error(const struct cv_state *st, int r, const char *what, struct cv_err **err)
 {
 	if (!*err)
-		cv_err_set(err, -r, "%s `%s`: the sandbox does not answer", what, st->id);
+		cv_err_set(err, r < -1 ? -r : 0, "%s `%s`: the sandbox does not answer", what,
+			   st->id);
 	else
 		cv_err_wrap(err, "%s `%s`", what, st->id);
 	return r;

@@ -130,8 +130,12 @@ static int spawn(const struct cli_global *g, const struct create_opts *o,
 	int r;
 
 	r = sandbox_create(&cfg, &pid, err);
+	if (r < 0 && !*err)
+		return cv_err_set(err, r < -1 ? -r : 0, "creating sandbox for `%s`", st->id);
 	if (r < 0)
 		return cv_err_wrap(err, "creating sandbox for `%s`", st->id);
+	if (pid <= 0)
+		return cv_err_set(err, 0, "creating sandbox for `%s`: no pid returned", st->id);
 	log_debug("container `%s`: sandbox pid %d", st->id, (int)pid);
 	st->pid = pid;
 	r = state_proc_stat(pid, NULL, &st->pid_start_time);
