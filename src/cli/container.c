@@ -17,6 +17,8 @@
 
 /* How long a SIGKILLed sandbox may take to disappear before delete gives up. */
 #define KILL_WAIT_MS 10000
+/* How long a sandbox that refused `start` gets to exit on its own before it is killed. */
+#define START_FAIL_GRACE_MS 1000
 
 /* Makes sure the error of a failed request r is set, with the container named. */
 static int request_error(const struct cv_state *st, int r, const char *what, struct cv_err **err)
@@ -49,8 +51,9 @@ int cli_start_container(struct cv_state *st, struct cv_err **err)
 				  state_status_name(s));
 	r = request(st, "{\"cmd\":\"start\"}", "starting container", err);
 	if (r < 0) {
-		/* its init will never run: leave it stopped rather than forever "created" */
-		cli_stop_sandbox(st, 0, NULL);
+		/* Its init will never run: leave it stopped rather than forever "created".  A
+		 * sandbox that exits by itself in time keeps its own exit status (127, ...). */
+		cli_stop_sandbox(st, START_FAIL_GRACE_MS, NULL);
 		return r;
 	}
 	st->started = true;
