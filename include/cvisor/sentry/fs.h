@@ -1,0 +1,24 @@
+/*
+ * Constructors of the filesystems the sandbox sets up itself (the others are created by
+ * mount options through struct fs_type).
+ */
+#ifndef CV_SENTRY_FS_H
+#define CV_SENTRY_FS_H
+
+#include <stdbool.h>
+
+struct vfs;
+struct super_block;
+struct file;
+
+/*
+ * hostfs over a host directory fd opened before the sentry confined itself.  proc_fd is an
+ * fd of the host's /proc/self/fd, used to reopen O_PATH fds with other flags.  Takes
+ * ownership of root_fd.  ERR_PTR on error.
+ */
+struct super_block *hostfs_new(struct vfs *vfs, int root_fd, int proc_fd, bool readonly);
+
+/* A file reading and writing a host fd (the container's stdio); takes ownership of fd. */
+struct file *hostfd_file_new(struct vfs *vfs, int fd, unsigned flags);
+
+#endif

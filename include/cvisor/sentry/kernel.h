@@ -1,0 +1,208 @@
+/*
+ * The sentry kernel (src/sentry/kernel): one struct kernel per sandbox, owning the memory
+ * file, the mount namespace, the PID namespace and every task.  Also the pieces every
+ * subsystem shares: credentials, wait queues and blocking, fd tables, per-process fs state.
+ *
+ * Lock order: kernel->lock (process tree, pids, signals, task states) before mm->lock,
+ * fd_table->lock and vfs locks.  Wait-queue locks are leaves.  No lock is held while a task
+ * runs application code or blocks.
+ */
+#ifndef CV_SENTRY_KERNEL_H
+#define CV_SENTRY_KERNEL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cvisor/abi/linux/types.h"
+#include "cvisor/sentry/mm.h"
+#include "cvisor/sentry/vfs.h"
+
+struct platform;
+struct task;
+struct thread_group;
+struct file;
+struct futex_table;
+
+#define CV_MAX_PID 4194304
+#define CV_SYSCALL_MAX 512
+
+/* ---- credentials (immutable once shared; changed by copy) ------------------------------ */
+
+struct cred {
+	int refs;
+	uint32_t uid, euid, suid, fsuid;
+	uint32_t gid, egid, sgid, fsgid;
+	uint32_t *groups;
+	int ngroups;
+	uint64_t cap_effective, cap_permitted, cap_inheritable, cap_bounding, cap_ambient;
+	bool no_new_privs;
+	bool keep_caps;
+};
+
+struct cred *cred_new_root(void);
+/* A private copy for modification (one reference).  NULL on ENOMEM. */
+struct cred *cred_copy(const struct cred *c);
+void cred_get(struct cred *c);
+void cred_put(struct cred *c);
+bool cred_capable(const struct cred *c, int cap);
+/* Is gid the fsgid or a supplementary group of c? */
+bool cred_in_group(const struct cred *c, uint32_t gid);
+
+/* ---- wait queues and blocking ---------------------------------------------------------- */
+
+struct waiter {
+	struct waiter *next, *prev;
+	struct task *task;
+	uint64_t events; /* what the waiter cares about (POLL* bits, or ~0) */
+	void (*callback)(struct waiter *w, uint64_t events); /* instead of waking task */
+	void *priv;
+};
+
+struct waitqueue {
+	pthread_mutex_t lock;
+	struct waiter head; /* circular list sentinel */
+};
+
+void waitqueue_init(struct waitqueue *wq);
+void waitqueue_add(struct waitqueue *wq, struct waiter *w, struct task *t, uint64_t events);
+void waitqueue_remove(struct waitqueue *wq, struct waiter *w);
+/* Wakes every waiter whose events intersect `events`. */
+void waitqueue_wake(struct waitqueue *wq, uint64_t events);
+bool waitqueue_empty(struct waitqueue *wq);
+
+/*
+ * Blocking, race-free: snapshot the task's wake sequence with task_wake_seq() *before*
+ * checking the condition, then call task_block(t, seq, deadline).  Returns 0 when woken (the
+ * caller re-checks), -EINTR when a signal or kill is pending (the caller returns
+ * -ERESTARTSYS or -EINTR), -ETIMEDOUT at the deadline (CLOCK_MONOTONIC ns; 0 = none).
+ */
+uint32_t task_wake_seq(struct task *t);
+int task_block(struct task *t, uint32_t seq, uint64_t deadline_ns);
+/* Same, but uninterruptible by signals (only killing ends it early). */
+int task_block_killable(struct task *t, uint32_t seq, uint64_t deadline_ns);
+/* Wakes t from task_block (or makes its next task_block return at once). */
+void task_wake(struct task *t);
+/* Waits for a host fd to become ready (POLLIN/POLLOUT), interruptibly.  -EINTR/-ETIMEDOUT. */
+int task_host_wait(struct task *t, int hostfd, short events, uint64_t deadline_ns);
+
+/* Monotonic and realtime clocks in ns. */
+uint64_t clock_mono_ns(void);
+uint64_t clock_real_ns(void);
+
+/* ---- per-process filesystem state (CLONE_FS) and fd tables (CLONE_FILES) ---------------- */
+
+struct fs_struct {
+	pthread_mutex_t lock;
+	int refs;
+	struct path root, cwd;
+	uint32_t umask;
+};
+
+struct fs_struct *fs_struct_new(const struct path *root, const struct path *cwd);
+struct fs_struct *fs_struct_copy(struct fs_struct *fs);
+void fs_struct_put(struct fs_struct *fs);
+/* Copies root and cwd (new references) under the lock. */
+void fs_struct_snapshot(struct fs_struct *fs, struct path *root, struct path *cwd);
+
+struct fd_entry {
+	struct file *file;
+	bool cloexec;
+};
+
+struct fd_table {
+	pthread_mutex_t lock;
+	int refs;
+	struct fd_entry *fds;
+	int cap;
+	int lowest_free;
+};
+
+struct fd_table *fd_table_new(void);
+/* A copy for fork (every file gets a new reference). NULL on ENOMEM. */
+struct fd_table *fd_table_copy(struct fd_table *t);
+void fd_table_get(struct fd_table *t);
+void fd_table_put(struct fd_table *t);
+/* Installs f (takes a new reference) at the lowest free fd >= minfd below limit. */
+int fd_install(struct fd_table *t, struct file *f, bool cloexec, int minfd, int limit);
+/* Installs f at exactly fd, closing what was there (dup2).  Returns fd or -errno. */
+int fd_install_at(struct fd_table *t, int fd, struct file *f, bool cloexec, int limit);
+/* The file at fd with a new reference, or NULL. */
+struct file *fd_get(struct fd_table *t, int fd);
+int fd_get_cloexec(struct fd_table *t, int fd);
+int fd_set_cloexec(struct fd_table *t, int fd, bool cloexec);
+/* Closes fd; -EBADF if not open. */
+int fd_close(struct fd_table *t, int fd);
+/* Closes every fd in [lo, hi]; with cloexec_only, marks them close-on-exec instead. */
+void fd_close_range(struct fd_table *t, unsigned lo, unsigned hi, bool cloexec_only);
+/* Closes close-on-exec fds (execve). */
+void fd_table_exec(struct fd_table *t);
+/* Number of open fds. */
+int fd_table_count(struct fd_table *t);
+
+/* ---- the kernel ---------------------------------------------------------------------------- */
+
+struct kernel_config {
+	bool strace;
+	bool debug;
+	char hostname[65];
+	char domainname[65];
+	uint64_t mem_limit; /* bytes, 0 = none */
+};
+
+struct kernel {
+	struct platform *platform;
+	struct memfile mf;
+	struct vfs vfs;
+	struct kernel_config cfg;
+	uint64_t boot_mono_ns, boot_real_ns;
+
+	pthread_mutex_t lock; /* the tasklist lock; see the lock order above */
+	struct task **pids;   /* open-addressed: tid -> task (leader rows also serve as tgid) */
+	size_t pids_cap, pids_n;
+	int last_pid;
+	struct thread_group *init; /* the container's init, pid 1 */
+	int live_threads;          /* host threads running task loops */
+	pthread_cond_t idle_cond;  /* signalled when live_threads drops */
+	bool shutdown;             /* init exited: everything is being killed */
+	int exit_status;           /* the sandbox's exit status, once shutdown */
+
+	pthread_mutex_t uts_lock;
+	uint32_t unimpl[CV_SYSCALL_MAX]; /* ENOSYS counts per syscall number */
+	pthread_mutex_t unimpl_lock;
+	struct futex_table *futex;
+	int notify_fd;         /* eventfd written when the last task exits after shutdown, or -1 */
+};
+
+struct kernel *kernel_new(struct platform *p, const struct kernel_config *cfg);
+/* Frees a kernel whose tasks have all exited. */
+void kernel_destroy(struct kernel *k);
+
+/*
+ * Starts the container's init: resolves argv[0] (PATH from envp when it has no slash),
+ * execs it in a new task with pid 1 and starts its thread.  Returns 0 once the exec
+ * succeeded, or -errno with `why` filled (e.g. "exec: `foo': executable file not found").
+ */
+struct init_params {
+	char *const *argv;
+	char *const *envp;
+	const char *cwd;
+	struct cred *cred;           /* borrowed */
+	struct linux_rlimit64 rlimits[LINUX_RLIM_NLIMITS];
+	uint32_t umask;
+	struct file *stdio[3];       /* borrowed; NULL entries stay closed */
+};
+int kernel_start_init(struct kernel *k, const struct init_params *ip, char *why, size_t n);
+
+/* Blocks until every task has exited; returns the sandbox exit status (init's code, or
+ * 128+signal). */
+int kernel_wait(struct kernel *k);
+
+/* Sends sig to init (or with all, to every process), as `cvisor kill` asks. */
+int kernel_kill(struct kernel *k, int sig, bool all);
+
+/* Counts and (with --debug) logs an unimplemented syscall the first time it is used. */
+void kernel_note_unimplemented(struct kernel *k, int nr, const char *name);
+
+#endif

@@ -1,0 +1,285 @@
+/*
+ * Application memory (src/sentry/mm).
+ *
+ * All application memory lives in one memory file (a memfd) owned by the sentry.  The sentry
+ * reads and writes it through its own mapping (`memfile.base`), and platforms map ranges of it
+ * into address spaces.  Each process has an mm: a set of VMAs (what the application asked
+ * for) and a page table (which memory-file page backs each virtual page, and what is mapped in
+ * the platform address space right now).  fork is copy-on-write, done here.
+ *
+ * Lock order: mm->lock, then memfile->lock, then mem_object locks.  The platform's own
+ * address-space lock is taken inside platform calls made with mm->lock held.
+ */
+#ifndef CV_SENTRY_MM_H
+#define CV_SENTRY_MM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cvisor/compiler.h"
+
+struct platform;
+struct address_space;
+struct file;
+struct task;
+
+#define PAGE_SIZE 4096ULL
+#define PAGE_SHIFT 12
+#define PAGE_MASK (~(PAGE_SIZE - 1))
+
+/* ---- the memory file ---------------------------------------------------------------- */
+
+struct memfile {
+	int fd;
+	uint8_t *base;       /* sentry mapping of [0, size) */
+	uint64_t size;
+	pthread_mutex_t lock;
+	uint32_t *refs;      /* per-page reference counts (lazily backed) */
+	uint64_t *free_bits; /* 1 = free page below hwm */
+	uint64_t hwm;        /* pages at or above this index were never handed out */
+	uint64_t nfree;      /* free pages below hwm */
+	uint64_t scan_hint;  /* lowest word of free_bits that may hold a free page */
+	uint64_t in_use;     /* pages handed out (statistics, memory limit) */
+	uint64_t limit;      /* max pages in use, 0 = none */
+};
+
+/* Creates the memfd and maps it.  size is the virtual size (sparse). Returns 0 or -errno. */
+int memfile_init(struct memfile *mf, uint64_t size);
+void memfile_destroy(struct memfile *mf);
+
+/*
+ * Allocates between 1 and want pages, contiguous in the file, each zeroed and with one
+ * reference.  Returns the byte offset of the first and stores the count in *got, or -ENOMEM.
+ */
+int64_t memfile_alloc(struct memfile *mf, size_t want, size_t *got);
+/* Takes / drops one reference on each of n pages starting at byte offset off. */
+void memfile_get(struct memfile *mf, uint64_t off, size_t n);
+void memfile_put(struct memfile *mf, uint64_t off, size_t n);
+/* Current reference count of the page at off. */
+uint32_t memfile_refs(struct memfile *mf, uint64_t off);
+
+static inline void *memfile_ptr(const struct memfile *mf, uint64_t off)
+{
+	return mf->base + off;
+}
+
+/* ---- memory objects: files and shared memory backing mappings ------------------------ */
+
+struct mem_object;
+
+struct mem_object_ops {
+	/*
+	 * Returns in *off the memory-file offset of page `pgoff` of the object with a new page
+	 * reference, filling it if needed.  -EFAULT past the end (SIGBUS), or -errno.
+	 */
+	int (*get_page)(struct mem_object *o, uint64_t pgoff, bool write, uint64_t *off);
+	/* The object's size in bytes (mappings past it fault with SIGBUS). */
+	uint64_t (*size)(struct mem_object *o);
+	void (*get)(struct mem_object *o);
+	void (*put)(struct mem_object *o);
+};
+
+struct mem_object {
+	const struct mem_object_ops *ops;
+};
+
+/*
+ * A page cache: object pages in the memory file, filled by `fill` on first use.  Used by
+ * files (hostfs, tmpfs) and shared anonymous memory.  Thread-safe.
+ */
+struct page_cache {
+	struct memfile *mf;
+	pthread_mutex_t lock;
+	uint64_t *slots;   /* open-addressed hash of (pgoff+1) -> memfile offset */
+	uint64_t *offs;
+	size_t cap, n;
+};
+
+/* Fills one page (4096 bytes at dst) with the contents of page pgoff; returns 0 or -errno. */
+typedef int (*page_fill_fn)(void *arg, uint64_t pgoff, void *dst);
+
+void page_cache_init(struct page_cache *pc, struct memfile *mf);
+/* Drops every page reference the cache holds. */
+void page_cache_destroy(struct page_cache *pc);
+/* Like mem_object_ops.get_page: returns a new reference to page pgoff, filling it if absent. */
+int page_cache_get(struct page_cache *pc, uint64_t pgoff, page_fill_fn fill, void *arg,
+		   uint64_t *off);
+/* Forgets pages at or beyond pgoff (truncate). */
+void page_cache_truncate(struct page_cache *pc, uint64_t pgoff);
+/* Returns the memory-file offset of page pgoff if cached (no new reference), or -1. */
+int64_t page_cache_peek(struct page_cache *pc, uint64_t pgoff);
+
+/* A new anonymous shared-memory object of `size` bytes (MAP_SHARED|MAP_ANONYMOUS). */
+struct mem_object *shm_object_new(struct memfile *mf, uint64_t size);
+
+/* ---- VMAs ---------------------------------------------------------------------------- */
+
+#define VMA_SHARED 0x1u    /* MAP_SHARED: writes go to the object */
+#define VMA_GROWSDOWN 0x2u /* stack that grows on faults below it */
+#define VMA_STACK 0x4u     /* the main thread's stack (for /proc maps) */
+#define VMA_HEAP 0x8u      /* brk area */
+#define VMA_VDSO 0x10u
+#define VMA_VVAR 0x20u
+#define VMA_NORESERVE 0x40u
+#define VMA_LOCKED 0x80u
+
+struct vma {
+	uint64_t start, end; /* [start, end), page-aligned */
+	int prot;            /* PROT_READ|PROT_WRITE|PROT_EXEC */
+	int max_prot;        /* what mprotect may grant (file opened read-only: no WRITE if shared) */
+	unsigned flags;      /* VMA_* */
+	struct mem_object *obj; /* backing object (one reference), or NULL for private anonymous */
+	uint64_t obj_off;       /* object byte offset of `start` */
+	struct file *file;      /* the file for /proc maps and exe, one reference, or NULL */
+};
+
+/* A sorted, non-overlapping set of VMAs. */
+struct vma_set {
+	struct vma *v;
+	size_t n, cap;
+};
+
+void vma_set_init(struct vma_set *s);
+/* Releases every VMA's references and the array. */
+void vma_set_destroy(struct vma_set *s);
+/* Index of the first VMA with end > addr (n if none). */
+size_t vma_set_lower_bound(const struct vma_set *s, uint64_t addr);
+/* The VMA containing addr, or NULL. */
+struct vma *vma_set_find(struct vma_set *s, uint64_t addr);
+/* Splits VMAs so that addr is a boundary (no-op if addr is inside no VMA). -ENOMEM. */
+int vma_set_split(struct vma_set *s, uint64_t addr);
+/* Inserts v (takes its references); the range must be free.  -ENOMEM. */
+int vma_set_insert(struct vma_set *s, const struct vma *v);
+/* Removes [start, end) (splitting as needed), dropping references.  -ENOMEM. */
+int vma_set_remove(struct vma_set *s, uint64_t start, uint64_t end);
+/* Merges adjacent compatible VMAs around index i. */
+void vma_set_merge_around(struct vma_set *s, size_t i);
+/* Takes one more reference on everything v points to. */
+void vma_get_refs(const struct vma *v);
+/* Drops them. */
+void vma_put_refs(const struct vma *v);
+/* Finds a free gap of len bytes, top-down from `below`, above `floor`. Returns 0 if none. */
+uint64_t vma_set_find_gap(const struct vma_set *s, uint64_t len, uint64_t floor, uint64_t below);
+
+/* ---- page table: what backs each virtual page, and what the platform has mapped --------- */
+
+#define PTE_PRESENT 0x1ull   /* backed by the memory-file page in the address bits */
+#define PTE_ANON 0x2ull      /* a private page the mm owns (COW-shared when refs > 1) */
+#define PTE_MAP_R 0x4ull     /* mapped in the platform address space, readable */
+#define PTE_MAP_W 0x8ull     /* ... writable */
+#define PTE_MAP_X 0x10ull    /* ... executable */
+#define PTE_MAPPED (PTE_MAP_R | PTE_MAP_W | PTE_MAP_X)
+#define PTE_ADDR_MASK (~0xfffull)
+
+struct page_table {
+	void *root; /* 4-level radix of 512-entry tables; leaves are uint64_t PTEs */
+};
+
+void pt_init(struct page_table *pt);
+/* Frees the tables (not the pages). */
+void pt_destroy(struct page_table *pt);
+/* Returns the PTE slot for va, allocating tables when create; NULL if absent / -ENOMEM. */
+uint64_t *pt_slot(struct page_table *pt, uint64_t va, bool create);
+/* Calls fn for every non-zero PTE in [start, end); fn may modify *pte. */
+void pt_walk(struct page_table *pt, uint64_t start, uint64_t end,
+	     void (*fn)(void *arg, uint64_t va, uint64_t *pte), void *arg);
+
+/* ---- the mm ------------------------------------------------------------------------- */
+
+struct mm {
+	pthread_mutex_t lock;
+	int users; /* tasks using it (CLONE_VM); atomic */
+	struct memfile *mf;
+	struct platform *platform;
+	struct address_space *as;
+	struct vma_set vmas;
+	struct page_table pt;
+
+	uint64_t min_addr, max_addr; /* usable range, from the platform */
+	uint64_t mmap_base;          /* top-down allocation starts below this */
+	uint64_t brk_start, brk;
+	uint64_t stack_top;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint64_t auxv[64];           /* copy of the exec auxv, for /proc/pid/auxv */
+	size_t auxv_len;
+	uint64_t vdso_base;
+	uint64_t total_pages;        /* mapped VMA pages, for RLIMIT_AS */
+	uint64_t rss_pages;
+	uint64_t as_limit;           /* RLIMIT_AS in bytes, ~0 = none */
+	uint64_t stack_limit;        /* RLIMIT_STACK in bytes */
+	struct file *exe;            /* one reference, or NULL */
+	uint64_t faults;             /* statistics */
+};
+
+/* A new empty mm with a fresh platform address space; ERR_PTR on error. */
+struct mm *mm_new(struct memfile *mf, struct platform *p);
+/* Takes / drops a user reference.  The last put releases everything. */
+void mm_get(struct mm *mm);
+void mm_put(struct mm *mm);
+/* fork: a copy-on-write duplicate.  ERR_PTR on error. */
+struct mm *mm_fork(struct mm *parent);
+
+/* mmap(2) flags the mm understands, independent of the guest's bit values. */
+#define MM_FIXED 0x1u
+#define MM_FIXED_NOREPLACE 0x2u
+#define MM_SHARED 0x4u
+#define MM_POPULATE 0x8u
+#define MM_GROWSDOWN 0x10u
+#define MM_NORESERVE 0x20u
+
+struct mm_map_req {
+	uint64_t addr, len;
+	int prot, max_prot;
+	unsigned flags;          /* MM_* */
+	unsigned vma_flags;      /* extra VMA_* (stack, heap, vdso) */
+	struct mem_object *obj;  /* borrowed; the VMA takes a reference */
+	uint64_t obj_off;
+	struct file *file;       /* borrowed; the VMA takes a reference */
+};
+
+/* Maps; returns the address or -errno.  Caller does not hold mm->lock. */
+int64_t mm_map(struct mm *mm, const struct mm_map_req *r);
+int mm_unmap(struct mm *mm, uint64_t addr, uint64_t len);
+int mm_protect(struct mm *mm, uint64_t addr, uint64_t len, int prot);
+/* brk(2): returns the new (or unchanged) break. */
+uint64_t mm_brk(struct mm *mm, uint64_t newbrk);
+int64_t mm_remap(struct mm *mm, uint64_t old, uint64_t old_len, uint64_t new_len, unsigned flags,
+		 uint64_t new_addr);
+/* madvise(MADV_DONTNEED): drops private pages so they read back as zero / file contents. */
+int mm_dontneed(struct mm *mm, uint64_t addr, uint64_t len);
+/* Pages of [addr, addr+len) present in memory, for mincore. */
+int mm_mincore(struct mm *mm, uint64_t addr, uint64_t len, uint8_t *vec);
+
+/*
+ * Resolves an application fault at addr.  access is ACCESS_* or 0 when unknown.  Returns 0
+ * when the application may retry, -EFAULT (SIGSEGV, SEGV_MAPERR), -EACCES (SEGV_ACCERR),
+ * -EIO (SIGBUS), or -ENOMEM.
+ */
+int mm_handle_fault(struct mm *mm, uint64_t addr, unsigned access);
+
+/*
+ * Copies between the sentry and application memory, faulting pages in as needed but never
+ * beyond what the VMAs permit.  Return the byte count copied (short at the first bad page)
+ * or -EFAULT when nothing could be copied.
+ */
+ssize_t mm_copy_in(struct mm *mm, uint64_t src, void *dst, size_t n);
+ssize_t mm_copy_out(struct mm *mm, uint64_t dst, const void *src, size_t n);
+ssize_t mm_zero_out(struct mm *mm, uint64_t dst, size_t n);
+/* Copies a NUL-terminated string of at most max bytes (including NUL).  -ENAMETOOLONG. */
+ssize_t mm_copy_in_str(struct mm *mm, uint64_t src, char *dst, size_t max);
+
+/*
+ * Gives the sentry direct pointers to application memory for [addr, addr+len), for futex
+ * words and atomic operations: returns a pointer into the memory file valid while the page
+ * reference the caller receives in *page_off is held (memfile_put when done).  The range must
+ * lie within one page.  write: break COW first.
+ */
+void *mm_pin(struct mm *mm, uint64_t addr, size_t len, bool write, uint64_t *page_off);
+
+/* /proc/<pid>/maps text for this mm into a malloc'd buffer; returns length or -errno. */
+ssize_t mm_format_maps(struct mm *mm, char **out);
+
+#endif

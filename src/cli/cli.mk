@@ -1,0 +1,1 @@
+LIB_SRCS += $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))

@@ -1,0 +1,309 @@
+/*
+ * Creating the sandbox process: `create` forks it into new namespaces; it builds the sentry
+ * (memory file, platform, rootfs, stdio), confines itself, reports readiness over a pipe and
+ * then serves the control socket until the container's init has exited.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cvisor/err.h"
+#include "cvisor/log.h"
+#include "cvisor/oci.h"
+#include "cvisor/platform.h"
+#include "cvisor/sentry/fs.h"
+#include "cvisor/sentry/kernel.h"
+#include "sandbox_internal.h"
+
+struct sandbox {
+	const struct sandbox_config *cfg;
+	struct platform platform;
+	struct kernel *k;
+	struct sandbox_fds fds;
+	struct file *stdio[3];
+	struct linux_rlimit64 rlimits[LINUX_RLIM_NLIMITS];
+};
+
+static const char *const rlimit_order[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS",
+	"NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO",
+	"RTTIME"};
+
+/* The container's rlimits: the sandbox's own (as runc's init inherits them), then the spec. */
+static void collect_rlimits(struct sandbox *sb)
+{
+	const struct oci_process *p = &sb->cfg->spec->process;
+
+	for (int i = 0; i < LINUX_RLIM_NLIMITS; i++) {
+		struct rlimit rl;
+
+		getrlimit(i, &rl);
+		sb->rlimits[i].cur = rl.rlim_cur == RLIM_INFINITY ? LINUX_RLIM_INFINITY : rl.rlim_cur;
+		sb->rlimits[i].max = rl.rlim_max == RLIM_INFINITY ? LINUX_RLIM_INFINITY : rl.rlim_max;
+	}
+	for (size_t i = 0; i < p->n_rlimits; i++) {
+		int r = p->rlimits[i].resource;
+
+		if (r >= 0 && r < LINUX_RLIM_NLIMITS) {
+			sb->rlimits[r].cur = p->rlimits[i].soft;
+			sb->rlimits[r].max = p->rlimits[i].hard;
+		}
+	}
+	(void)rlimit_order;
+}
+
+static int open_rootfs(struct sandbox *sb, struct cv_err **err)
+{
+	const char *root = sb->cfg->spec->root_path;
+	char path[4096];
+
+	if (root[0] == '/')
+		snprintf(path, sizeof(path), "%s", root);
+	else
+		snprintf(path, sizeof(path), "%s/%s", sb->cfg->bundle, root);
+	sb->fds.root = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (sb->fds.root < 0)
+		return cv_err_set(err, errno, "opening the rootfs `%s`", path);
+	sb->fds.proc_self = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sb->fds.proc_self < 0)
+		return cv_err_set(err, errno, "opening /proc/self/fd");
+	return 0;
+}
+
+static int build_sentry(struct sandbox *sb, struct cv_err **err)
+{
+	const struct oci_spec *spec = sb->cfg->spec;
+	struct kernel_config kc = {.strace = sb->cfg->strace, .debug = sb->cfg->debug};
+	struct platform_opts po = {.no_syscall_patching = sb->cfg->no_syscall_patching,
+				   .debug = sb->cfg->debug};
+	struct super_block *rsb;
+	int r;
+
+	if (spec->hostname)
+		snprintf(kc.hostname, sizeof(kc.hostname), "%s", spec->hostname);
+	else
+		gethostname(kc.hostname, sizeof(kc.hostname) - 1);
+	if (spec->domainname)
+		snprintf(kc.domainname, sizeof(kc.domainname), "%s", spec->domainname);
+	if (spec->resources.memory_limit > 0)
+		kc.mem_limit = (uint64_t)spec->resources.memory_limit;
+	sb->k = kernel_new(&sb->platform, &kc);
+	if (IS_ERR(sb->k))
+		return cv_err_set(err, (int)-PTR_ERR(sb->k), "creating the sentry kernel");
+	po.memfd = sb->k->mf.fd;
+	po.mem_base = sb->k->mf.base;
+	po.mem_size = sb->k->mf.size;
+	if ((r = platform_init(&sb->platform, sb->cfg->platform, &po)) < 0)
+		return cv_err_set(err, -r, "starting the %s platform", sb->cfg->platform->name);
+	rsb = hostfs_new(&sb->k->vfs, sb->fds.root, sb->fds.proc_self, spec->root_readonly);
+	sb->fds.root = -1; /* owned by hostfs now */
+	if (IS_ERR(rsb))
+		return cv_err_set(err, (int)-PTR_ERR(rsb), "opening the rootfs");
+	r = vfs_mount_root(&sb->k->vfs, rsb, spec->root_readonly ? MNT_RDONLY : 0, "rootfs");
+	if (r < 0)
+		return cv_err_set(err, -r, "mounting the rootfs");
+	for (size_t i = 0; i < spec->n_mounts; i++)
+		log_debug("mount of `%s` (%s) on `%s` is not supported yet: skipped",
+			  spec->mounts[i].source ? spec->mounts[i].source : "none",
+			  spec->mounts[i].type ? spec->mounts[i].type : "?",
+			  spec->mounts[i].destination);
+	sb->k->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (sb->k->notify_fd < 0)
+		return cv_err_set(err, errno, "eventfd");
+	return 0;
+}
+
+/* fds 0-2 become the container's stdio; the sandbox's own point at /dev/null. */
+static int take_stdio(struct sandbox *sb, struct cv_err **err)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	if (null < 0)
+		return cv_err_set(err, errno, "opening /dev/null");
+	if (log_output_fd() == 2) {
+		int lfd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+
+		if (lfd >= 0)
+			log_set_output(lfd, log_output_format());
+	}
+	for (int i = 0; i < 3; i++) {
+		int fl = fcntl(i, F_GETFL), fd = fcntl(i, F_DUPFD_CLOEXEC, 3);
+
+		if (fd < 0) {
+			sb->stdio[i] = NULL;
+			continue;
+		}
+		sb->stdio[i] = hostfd_file_new(&sb->k->vfs, fd, (unsigned)fl & (O_ACCMODE | O_APPEND));
+		if (IS_ERR(sb->stdio[i]))
+			return cv_err_set(err, (int)-PTR_ERR(sb->stdio[i]), "wrapping fd %d", i);
+		dup2(null, i);
+	}
+	close(null);
+	return 0;
+}
+
+static int confine(struct sandbox *sb, struct cv_err **err)
+{
+	int keep[] = {sb->fds.proc_self, sb->fds.control, log_output_fd(), sb->k->notify_fd,
+		      sb->k->mf.fd, -1, -1, -1};
+	struct rlimit nofile;
+
+	/* hostfs holds one host fd per cached file. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+		nofile.rlim_cur = nofile.rlim_max = 1 << 20;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+	(void)keep;
+	return confine_mount_ns(sb->cfg->state_dir, err);
+}
+
+static int start_init(void *arg, char *why, size_t n)
+{
+	struct sandbox *sb = arg;
+	const struct oci_process *p = &sb->cfg->spec->process;
+	struct init_params ip = {
+		.argv = p->args,
+		.envp = p->env,
+		.cwd = p->cwd,
+		.umask = p->user.has_umask ? p->user.umask : 022,
+	};
+	struct cred *c = cred_new_root();
+	int r;
+
+	if (!c) {
+		snprintf(why, n, "out of memory");
+		return -ENOMEM;
+	}
+	c->uid = c->euid = c->suid = c->fsuid = p->user.uid;
+	c->gid = c->egid = c->sgid = c->fsgid = p->user.gid;
+	c->ngroups = (int)p->user.n_additional_gids;
+	if (c->ngroups) {
+		c->groups = malloc((size_t)c->ngroups * sizeof(uint32_t));
+		if (c->groups)
+			memcpy(c->groups, p->user.additional_gids, (size_t)c->ngroups * 4);
+		else
+			c->ngroups = 0;
+	}
+	c->cap_effective = p->caps.effective;
+	c->cap_permitted = p->caps.permitted;
+	c->cap_inheritable = p->caps.inheritable;
+	c->cap_bounding = p->caps.bounding;
+	c->cap_ambient = p->caps.ambient;
+	c->no_new_privs = p->no_new_privileges;
+	ip.cred = c;
+	memcpy(ip.rlimits, sb->rlimits, sizeof(ip.rlimits));
+	for (int i = 0; i < 3; i++)
+		ip.stdio[i] = sb->stdio[i];
+	r = kernel_start_init(sb->k, &ip, why, n);
+	cred_put(c);
+	return r;
+}
+
+static void report(int sync_fd, const char *msg)
+{
+	size_t n = strlen(msg);
+
+	while (n) {
+		ssize_t w = write(sync_fd, msg, n);
+
+		if (w <= 0)
+			break;
+		msg += w;
+		n -= (size_t)w;
+	}
+}
+
+void sandbox_main(const struct sandbox_config *cfg, int sync_fd)
+{
+	struct sandbox sb = {.cfg = cfg, .fds = {.root = -1, .proc_self = -1, .control = -1}};
+	struct cv_err *err = NULL;
+	int status;
+
+	setsid();
+	umask(0);
+	prctl(PR_SET_NAME, "cvisor-sandbox");
+	collect_rlimits(&sb);
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		cv_err_set(&err, errno, "making mounts private");
+		goto fail;
+	}
+	if (open_rootfs(&sb, &err) < 0 || build_sentry(&sb, &err) < 0 ||
+	    take_stdio(&sb, &err) < 0)
+		goto fail;
+	sb.fds.control = control_listen(cfg->state_dir, &err);
+	if (sb.fds.control < 0 || confine(&sb, &err) < 0)
+		goto fail;
+	report(sync_fd, "ok\n");
+	close(sync_fd);
+	status = control_serve(cfg, sb.fds.control, sb.k, start_init, &sb);
+	platform_fini(&sb.platform);
+	exit(status);
+fail:
+	report(sync_fd, err ? err->msg : "sandbox setup failed");
+	exit(1);
+}
+
+/* clone(2) with fork semantics into new namespaces. */
+static pid_t fork_into_namespaces(const struct sandbox_config *cfg)
+{
+	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+
+	if (cfg->network != NETWORK_HOST)
+		flags |= CLONE_NEWNET;
+	return (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+}
+
+int sandbox_create(const struct sandbox_config *cfg, pid_t *pid, struct cv_err **err)
+{
+	char msg[4096];
+	size_t n = 0;
+	int p[2];
+	pid_t child;
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return cv_err_set(err, errno, "pipe");
+	fflush(NULL);
+	child = fork_into_namespaces(cfg);
+	if (child < 0) {
+		int e = errno;
+
+		close(p[0]);
+		close(p[1]);
+		return cv_err_set(err, e, "creating the sandbox process");
+	}
+	if (child == 0) {
+		close(p[0]);
+		sandbox_main(cfg, p[1]);
+	}
+	close(p[1]);
+	for (;;) {
+		ssize_t r = read(p[0], msg + n, sizeof(msg) - 1 - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || (n += (size_t)r) == sizeof(msg) - 1)
+			break;
+	}
+	close(p[0]);
+	msg[n] = 0;
+	if (!strcmp(msg, "ok\n")) {
+		*pid = child;
+		return 0;
+	}
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	if (n && msg[n - 1] == '\n')
+		msg[n - 1] = 0;
+	return cv_err_set(err, 0, "%s", n ? msg : "the sandbox process died during setup");
+}

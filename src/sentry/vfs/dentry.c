@@ -1,0 +1,177 @@
+/*
+ * Dentries and the dentry cache.  A dentry holds its parent and its inode; a directory's
+ * cached children hang off it (the list holds no references).  A dentry at zero references
+ * stays cached while it is live; an unlinked (dead) one is freed at zero.  Every increment
+ * from zero happens under the parent's lock, in lookup, so cache hits never race a free.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cvisor/err.h"
+#include "cvisor/sentry/vfs.h"
+
+static struct dentry *dentry_alloc(const char *name, struct dentry *parent, struct inode *ino)
+{
+	struct dentry *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return NULL;
+	d->name = strdup(name);
+	if (!d->name) {
+		free(d);
+		return NULL;
+	}
+	pthread_mutex_init(&d->lock, NULL);
+	d->refs = 1;
+	d->inode = ino;
+	d->parent = parent ? parent : d;
+	if (parent)
+		dentry_get(parent);
+	return d;
+}
+
+struct dentry *dentry_new_root(struct inode *ino)
+{
+	return dentry_alloc("/", NULL, ino);
+}
+
+void dentry_get(struct dentry *d)
+{
+	__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
+}
+
+static void dentry_free(struct dentry *d)
+{
+	struct dentry *parent = d->parent;
+
+	inode_put(d->inode);
+	free(d->name);
+	free(d);
+	if (parent != d)
+		dentry_put(parent);
+}
+
+void dentry_put(struct dentry *d)
+{
+	if (!d)
+		return;
+	if (__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL))
+		return;
+	/* Roots and dead dentries are not in any cache list: free them now. */
+	if (d->parent == d || __atomic_load_n(&d->dead, __ATOMIC_ACQUIRE))
+		dentry_free(d);
+}
+
+/* Finds name among dir's cached children (dir->lock held); takes a reference. */
+static struct dentry *cache_find(struct dentry *dir, const char *name)
+{
+	for (struct dentry *c = dir->children; c; c = c->next_sibling) {
+		if (!strcmp(c->name, name)) {
+			dentry_get(c);
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* Removes d from its parent's cache list (parent->lock held). */
+static void cache_unlink(struct dentry *d)
+{
+	for (struct dentry **pp = &d->parent->children; *pp; pp = &(*pp)->next_sibling) {
+		if (*pp == d) {
+			*pp = d->next_sibling;
+			d->next_sibling = NULL;
+			return;
+		}
+	}
+}
+
+struct dentry *vfs_lookup_child(struct dentry *dir, const char *name)
+{
+	struct inode *di = dir->inode, *ino;
+	struct dentry *d;
+
+	if (!di || !di->ops || !di->ops->lookup)
+		return ERR_PTR(-ENOTDIR);
+	pthread_mutex_lock(&dir->lock);
+	d = cache_find(dir, name);
+	if (d && (di->sb->sb_flags & SB_VOLATILE)) {
+		/* Entries that may vanish (procfs): look up again every time. */
+		cache_unlink(d);
+		__atomic_store_n(&d->dead, true, __ATOMIC_RELEASE);
+		dentry_put(d);
+		d = NULL;
+	}
+	if (d) {
+		pthread_mutex_unlock(&dir->lock);
+		return d;
+	}
+	ino = di->ops->lookup(di, name);
+	if (IS_ERR(ino)) {
+		pthread_mutex_unlock(&dir->lock);
+		return ERR_CAST(ino);
+	}
+	d = dentry_alloc(name, dir, ino);
+	if (!d) {
+		inode_put(ino);
+		pthread_mutex_unlock(&dir->lock);
+		return ERR_PTR(-ENOMEM);
+	}
+	d->next_sibling = dir->children;
+	dir->children = d;
+	pthread_mutex_unlock(&dir->lock);
+	return d;
+}
+
+struct dentry *vfs_dentry_add(struct dentry *dir, const char *name, struct inode *ino)
+{
+	struct dentry *d;
+
+	pthread_mutex_lock(&dir->lock);
+	d = cache_find(dir, name);
+	if (d) {
+		/* Replace a stale entry (created behind our back, or raced). */
+		cache_unlink(d);
+		__atomic_store_n(&d->dead, true, __ATOMIC_RELEASE);
+		dentry_put(d);
+	}
+	d = dentry_alloc(name, dir, ino);
+	if (d) {
+		d->next_sibling = dir->children;
+		dir->children = d;
+	}
+	pthread_mutex_unlock(&dir->lock);
+	return d ? d : ERR_PTR(-ENOMEM);
+}
+
+void vfs_dentry_drop(struct dentry *d)
+{
+	struct dentry *dir = d->parent;
+
+	if (dir == d)
+		return;
+	pthread_mutex_lock(&dir->lock);
+	if (!d->dead) {
+		cache_unlink(d);
+		__atomic_store_n(&d->dead, true, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&dir->lock);
+		return;
+	}
+	pthread_mutex_unlock(&dir->lock);
+}
+
+void vfs_dentry_forget(struct dentry *dir, const char *name)
+{
+	struct dentry *d;
+
+	pthread_mutex_lock(&dir->lock);
+	d = cache_find(dir, name);
+	if (d) {
+		cache_unlink(d);
+		__atomic_store_n(&d->dead, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&dir->lock);
+	if (d)
+		dentry_put(d);
+}

@@ -1,0 +1,31 @@
+# Unit tests (cmocka, one binary per module), guest programs (static), integration and e2e runs.
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+GUEST_SRCS := $(wildcard tests/integration/guest/*.c)
+GUEST_BINS := $(GUEST_SRCS:tests/integration/guest/%.c=$(BUILD)/tests/guest/%)
+GUEST_CFLAGS := -O1 -g0 -static -Wall -Wno-unused-result -D_GNU_SOURCE -pthread
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libcv.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libcv.a $(LDLIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tests/guest/%: tests/integration/guest/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $<")
+	$(Q)$(CC) $(GUEST_CFLAGS) -o $@ $<
+
+unit-tests: $(UNIT_BINS)
+guest-programs: $(GUEST_BINS)
+
+check: $(UNIT_BINS)
+	$(Q)tests/unit/run.sh $(UNIT_BINS)
+
+check-integration: $(BUILD)/cvisor $(GUEST_BINS)
+	$(Q)BUILD=$(BUILD) tests/integration/run.sh
+
+check-e2e: $(BUILD)/cvisor
+	$(Q)BUILD=$(BUILD) tests/e2e/run.sh
+
+.PHONY: unit-tests guest-programs
