@@ -108,6 +108,7 @@ const struct cli_command *cli_find_command(const char *name);
 void cli_print_main_help(FILE *f);
 void cli_print_version(FILE *f);
 
+cli_cmd_fn cmd_platforms;
 cli_cmd_fn cmd_create, cmd_delete, cmd_help, cmd_kill, cmd_list, cmd_run, cmd_spec, cmd_start,
 	cmd_state, cmd_unimplemented;
 

@@ -17,6 +17,7 @@ static const struct cli_command commands[] = {
 	{ "features", "show the enabled features (not implemented yet)", cmd_unimplemented },
 	{ "kill", "send a signal to the container's init (default: SIGTERM)", cmd_kill },
 	{ "list", "list the containers under --root", cmd_list },
+	{ "platforms", "list the platforms and whether this host can run them", cmd_platforms },
 	{ "pause", "suspend every process of the container (not implemented yet)",
 	  cmd_unimplemented },
 	{ "ps", "list the processes of the container (not implemented yet)", cmd_unimplemented },

@@ -1,0 +1,79 @@
+# Shared helpers for integration tests (sourced).  TAP output; exit 77 = skip.
+: "${BUILD:=build}"
+BUILD=$(cd "$BUILD" && pwd)
+CVISOR="$BUILD/cvisor"
+WORK="$BUILD/tests/work"
+ROOTFS="$WORK/rootfs"
+STATE_ROOT="$WORK/state"
+TIMEOUT="${CV_TEST_TIMEOUT:-60}"
+mkdir -p "$WORK" "$STATE_ROOT"
+
+# The environment of every guest, native or sandboxed.
+GUEST_ENV="PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=xterm CVTEST=1"
+
+tap_n=0
+tap_fail=0
+tap_skip=0
+ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
+not_ok() { tap_n=$((tap_n + 1)); tap_fail=$((tap_fail + 1)); echo "not ok $tap_n - $*"; }
+skip() { tap_n=$((tap_n + 1)); tap_skip=$((tap_skip + 1)); echo "ok $tap_n - # SKIP $*"; }
+tap_end() { echo "1..$tap_n"; echo "# $tap_fail failed, $tap_skip skipped"; [ "$tap_fail" = 0 ]; }
+
+# Platforms to test, each "name" or "name:skip reason".
+platforms() {
+	local listed
+	listed=$("$CVISOR" platforms 2>/dev/null)
+	for p in ptrace systrap kvm; do
+		line=$(echo "$listed" | grep "^$p ")
+		case $line in
+		*" usable"*) echo "$p" ;;
+		"") echo "$p:not compiled in yet" ;;
+		*) echo "$p:${line#*unavailable: }" ;;
+		esac
+	done
+}
+
+# make_bundle DIR ARGS... : a bundle over $ROOTFS running ARGS.
+make_bundle() {
+	dir=$1
+	shift
+	mkdir -p "$dir"
+	GUEST_ENV="$GUEST_ENV" python3 - "$dir" "$ROOTFS" "$@" <<'PY'
+import json, os, sys
+d, rootfs, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+cfg = {
+    "ociVersion": "1.0.2-dev",
+    "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
+                "env": os.environ["GUEST_ENV"].split(),
+                "cwd": "/", "noNewPrivileges": True},
+    "root": {"path": rootfs, "readonly": False},
+    "hostname": "cvisor-test",
+    "mounts": [],
+    "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]},
+}
+json.dump(cfg, open(d + "/config.json", "w"), indent=1)
+PY
+}
+
+# run_native OUT ARGS...: runs ARGS chrooted in $ROOTFS as pid 1 of a new pid namespace.
+run_native() {
+	out=$1
+	shift
+	timeout "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --mount --uts chroot "$ROOTFS" "$@" \
+		>"$out" 2>"$out.err" </dev/null
+	echo $?
+}
+
+# run_cvisor PLATFORM OUT ARGS...: the same inside a cvisor sandbox.
+run_cvisor() {
+	plat=$1 out=$2
+	shift 2
+	id="t$$-$RANDOM"
+	make_bundle "$WORK/bundle-$id" "$@"
+	timeout "$TIMEOUT" "$CVISOR" --root "$STATE_ROOT" --platform="$plat" run --bundle "$WORK/bundle-$id" "$id" \
+		>"$out" 2>"$out.err" </dev/null
+	rc=$?
+	"$CVISOR" --root "$STATE_ROOT" delete --force "$id" >/dev/null 2>&1
+	rm -rf "$WORK/bundle-$id"
+	echo $rc
+}

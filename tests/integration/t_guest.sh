@@ -1,0 +1,31 @@
+#!/bin/bash
+# Static guest programs (tests/integration/guest/*.c): native vs. cvisor, per platform.
+# A program may declare its arguments on a line "// ARGS: ..." and mark itself "// PLATFORMS: ..."
+. "$(dirname "$0")/lib.sh"
+
+compare() { # name plat args...
+	name=$1 plat=$2
+	shift 2
+	nrc=$(run_native "$WORK/$name.native" "$@")
+	crc=$(run_cvisor "$plat" "$WORK/$name.$plat" "$@")
+	if [ "$nrc" = "$crc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.$plat"; then
+		ok "$name [$plat] (exit $crc)"
+	else
+		not_ok "$name [$plat]: native exit $nrc, cvisor exit $crc"
+		diff "$WORK/$name.native" "$WORK/$name.$plat" | head -20 | sed 's/^/#   /'
+		sed 's/^/#   stderr: /' "$WORK/$name.$plat.err" | head -10
+	fi
+}
+
+mapfile -t plats < <(platforms)
+for src in tests/integration/guest/*.c; do
+	name=$(basename "$src" .c)
+	args=$(sed -n 's|^// ARGS: ||p' "$src" | head -1)
+	for p in "${plats[@]}"; do
+		case $p in
+		*:*) skip "$name [${p%%:*}]: ${p#*:}" ;;
+		*) compare "$name" "$p" "/bin/$name" $args ;;
+		esac
+	done
+done
+tap_end
