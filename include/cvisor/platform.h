@@ -83,6 +83,13 @@ struct platform_opts {
 	void *mem_base;    /* the sentry's own mapping of the whole memory file */
 	uint64_t mem_size; /* size of the memory file and of that mapping */
 	bool no_syscall_patching;
+	/*
+	 * ptrace/systrap: enable CPUID faulting in the stubs, so the application's CPUID traps as
+	 * TRAP_SIGNAL SIGSEGV/SI_KERNEL and the sentry answers it.  Off by default: the kernel
+	 * rewrites an MSR on every switch between a faulting stub and the sentry, which costs
+	 * ~20 us per trap on nested KVM (docs/platforms.md, "ptrace").
+	 */
+	bool cpuid_faulting;
 	bool debug;
 };
 

@@ -10,6 +10,8 @@
 struct vfs;
 struct super_block;
 struct file;
+struct inode;
+struct task;
 
 /*
  * hostfs over a host directory fd opened before the sentry confined itself.  proc_fd is an
@@ -20,5 +22,15 @@ struct super_block *hostfs_new(struct vfs *vfs, int root_fd, int proc_fd, bool r
 
 /* A file reading and writing a host fd (the container's stdio); takes ownership of fd. */
 struct file *hostfd_file_new(struct vfs *vfs, int fd, unsigned flags);
+
+/*
+ * Hooks every filesystem's open calls for special inodes:
+ *  - chrdev_open: a character device node (major/minor in ino->rdev) becomes the sentry's
+ *    device (src/sentry/fs/dev); -ENXIO when there is no such device.
+ *  - fifo_open: a FIFO joins the pipe shared by every opener of ino (src/sentry/fs/pipe),
+ *    blocking as Linux does unless O_NONBLOCK.
+ */
+int chrdev_open(struct inode *ino, struct file *f, int flags, struct task *t);
+int fifo_open(struct inode *ino, struct file *f, int flags, struct task *t);
 
 #endif

@@ -77,8 +77,9 @@ struct inode_ops {
 	/* Fills st (all basic fields). */
 	int (*getattr)(struct inode *ino, struct linux_statx *st);
 	int (*setattr)(struct inode *ino, const struct vfs_attr *a);
-	/* Prepares f (f->ops, f->priv) for an open of ino with the given O_* flags. */
-	int (*open)(struct inode *ino, struct file *f, int flags);
+	/* Prepares f (f->ops, f->priv) for an open of ino with the given O_* flags.  t is the
+	 * opening task (FIFO opens block), or NULL for opens done by the sentry itself. */
+	int (*open)(struct inode *ino, struct file *f, int flags, struct task *t);
 	int (*statfs)(struct inode *ino, struct linux_statfs *st);
 	/* Extended attributes; absent means -ENOTSUP (-EOPNOTSUPP). */
 	ssize_t (*getxattr)(struct inode *ino, const char *name, void *buf, size_t n);
@@ -214,6 +215,7 @@ struct vfs {
 	int next_mount_id;
 	uint64_t next_dev;
 	struct memfile *mf;
+	struct super_block *anon_sb; /* anon_inode_new's, created on first use */
 };
 
 /* ---- lifecycle and refcounting ----------------------------------------------------------- */
@@ -324,8 +326,13 @@ int vfs_permission(const struct cred *c, struct inode *ino, int mask);
 
 int vfs_open(const struct walk_ctx *w, const char *name, int flags, uint32_t mode,
 	     struct file **out);
-/* Opens an already resolved path. */
-int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct file **out);
+/* Opens an already resolved path; c NULL skips permission checks, t may be NULL. */
+int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct task *t,
+		  struct file **out);
+
+/* An inode of the sandbox's anonymous filesystem (pipes, sockets, eventfd, epoll...), with
+ * one reference; NULL on ENOMEM. */
+struct inode *anon_inode_new(struct vfs *vfs, uint32_t mode);
 int vfs_getattr(struct inode *ino, struct linux_statx *st);
 /* Fills a struct stat from an inode. */
 int vfs_stat(struct inode *ino, struct linux_stat *st);

@@ -41,7 +41,8 @@ static bool wants_write(int flags)
 	return (flags & O_ACCMODE_) != O_RDONLY_ || (flags & O_TRUNC_);
 }
 
-int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct file **out)
+int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct task *t,
+		  struct file **out)
 {
 	struct inode *ino = p->dentry->inode;
 	uint32_t type = ino->mode & S_IFMT_;
@@ -75,7 +76,7 @@ int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct 
 	f = file_new(p, ino, NULL, (unsigned)flags & ~(O_CREAT_ | O_EXCL_ | O_NOCTTY_ | O_TRUNC_ | O_CLOEXEC_));
 	if (IS_ERR(f))
 		return (int)PTR_ERR(f);
-	if (ino->ops->open && (r = ino->ops->open(ino, f, flags)) < 0) {
+	if (ino->ops->open && (r = ino->ops->open(ino, f, flags, t)) < 0) {
 		f->ops = NULL;
 		file_put(f);
 		return r;
@@ -180,7 +181,8 @@ int vfs_open(const struct walk_ctx *w, const char *name, int flags, uint32_t mod
 		return -ELOOP;
 	}
 	/* A file we just created may be opened for writing whatever its mode says. */
-	r = vfs_open_path(&p, created ? (flags & ~O_TRUNC_) : flags, created ? NULL : w->cred, out);
+	r = vfs_open_path(&p, created ? (flags & ~O_TRUNC_) : flags, created ? NULL : w->cred,
+			  w->task, out);
 	path_put(&p);
 	return r;
 }

@@ -147,7 +147,7 @@ static int host_setattr(struct inode *ino, const struct vfs_attr *a)
 	return 0;
 }
 
-static int host_open(struct inode *ino, struct file *f, int flags)
+static int host_open(struct inode *ino, struct file *f, int flags, struct task *t)
 {
 	struct host_file *hf;
 	int hflags = flags & (O_ACCMODE_ | O_APPEND | O_NONBLOCK | O_DIRECT | O_DSYNC | O_SYNC |
