@@ -1,0 +1,62 @@
+/*
+ * The platform registry: an explicit table, so a static link can never drop a backend and
+ * `grep` shows every one (STYLE.md 2.3).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cvisor/platform.h"
+#include "platforms.h"
+
+/*
+ * In preference order for platform_default().  When they exist, systrap goes first (faster
+ * than ptrace, same requirements) and kvm last; kvm is only ever used when asked for by name.
+ */
+static const struct platform_ops *const platform_table[] = {
+	/* &systrap_platform_ops, */
+	&ptrace_platform_ops,
+	/* &kvm_platform_ops, */
+	NULL,
+};
+
+/* Backends platform_default() never picks on its own. */
+static bool explicit_only(const struct platform_ops *ops)
+{
+	return strcmp(ops->name, "kvm") == 0;
+}
+
+const struct platform_ops *platform_lookup(const char *name)
+{
+	for (const struct platform_ops *const *o = platform_table; *o; o++) {
+		if (strcmp((*o)->name, name) == 0)
+			return *o;
+	}
+	return NULL;
+}
+
+const struct platform_ops *const *platform_list(void)
+{
+	return platform_table;
+}
+
+const struct platform_ops *platform_default(char *why, size_t n)
+{
+	size_t used = 0;
+
+	if (why && n)
+		why[0] = '\0';
+	for (const struct platform_ops *const *o = platform_table; *o; o++) {
+		char reason[256] = "";
+
+		if (explicit_only(*o))
+			continue;
+		if (!(*o)->probe || (*o)->probe(reason, sizeof(reason)) == 0)
+			return *o;
+		if (why && used < n) {
+			int w = snprintf(why + used, n - used, "%s%s: %s", used ? "; " : "",
+					 (*o)->name, reason[0] ? reason : "unavailable");
+			used += w > 0 ? (size_t)w : 0;
+		}
+	}
+	return NULL;
+}
