@@ -1,0 +1,299 @@
+/*
+ * The ptrace platform: application code runs in stub processes traced with PTRACE_SYSEMU.
+ * This file holds the ops table, probe, init/fini and the parent thread; thread.c explains the
+ * process and thread design, context.c the switch, address_space.c the stubs' memory.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cvisor/log.h"
+#include "../platforms.h"
+#include "ptrace_internal.h"
+
+#ifndef NT_X86_XSTATE
+#define NT_X86_XSTATE 0x202
+#endif
+#ifndef NT_PRFPREG
+#define NT_PRFPREG 2
+#endif
+
+static int why_fail(char *why, size_t n, int err, const char *fmt, ...) __printf(4, 5);
+
+static int why_fail(char *why, size_t n, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && n) {
+		va_start(ap, fmt);
+		vsnprintf(why, n, fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+/* Reads a small decimal number from a /proc file; -1 if unreadable. */
+static long read_proc_long(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	long v = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld", &v) != 1)
+		v = -1;
+	fclose(f);
+	return v;
+}
+
+/* Child of the probe: traced, stops, then makes one syscall that SYSEMU must intercept. */
+static __noreturn void probe_child(void)
+{
+	if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0)
+		_exit(1);
+	syscall(SYS_kill, syscall(SYS_getpid), SIGSTOP);
+	syscall(SYS_getpid);
+	_exit(0);
+}
+
+static int probe_sysemu(pid_t pid, bool *reaped, char *why, size_t n)
+{
+	int st;
+	long nr;
+
+	if (waitpid(pid, &st, 0) != pid)
+		return why_fail(why, n, -ECHILD, "waitpid: %m");
+	if (!WIFSTOPPED(st)) {
+		*reaped = true;
+		return why_fail(why, n, -EPERM, "PTRACE_TRACEME is refused (seccomp or an LSM?)");
+	}
+	if (ptrace(PTRACE_SETOPTIONS, pid, NULL, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0 ||
+	    ptrace(PTRACE_SYSEMU, pid, NULL, NULL) < 0)
+		return why_fail(why, n, -errno, "PTRACE_SYSEMU is not supported: %m");
+	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80))
+		return why_fail(why, n, -ENOSYS, "PTRACE_SYSEMU did not stop at a syscall");
+	nr = ptrace(PTRACE_PEEKUSER, pid, offsetof(struct user_regs_struct, orig_rax), NULL);
+	if (nr != SYS_getpid)
+		return why_fail(why, n, -ENOSYS, "PTRACE_SYSEMU reported syscall %ld", nr);
+	return 0;
+}
+
+static int ptrace_probe(char *why, size_t n)
+{
+	struct utsname u;
+	int maj, min, r, st;
+	bool reaped = false;
+	pid_t pid;
+
+	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &maj, &min) == 2 &&
+	    (maj < 4 || (maj == 4 && min < 8)))
+		return why_fail(why, n, -ENOSYS,
+				"kernel %s runs seccomp before ptrace; ptrace needs >= 4.8",
+				u.release);
+	if (read_proc_long("/proc/sys/kernel/yama/ptrace_scope") >= 3)
+		return why_fail(why, n, -EPERM, "ptrace is disabled (kernel.yama.ptrace_scope=3)");
+	pid = fork();
+	if (pid < 0)
+		return why_fail(why, n, -errno, "fork: %m");
+	if (pid == 0)
+		probe_child();
+	r = probe_sysemu(pid, &reaped, why, n);
+	if (!reaped) { /* once reaped, its pid is not ours to kill */
+		kill(pid, SIGKILL);
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+	}
+	return r;
+}
+
+static void *parent_main(void *arg)
+{
+	struct ptrace_platform *pp = arg;
+	char c;
+
+	pp->parent_err = ptrace_master_create(pp);
+	sem_post(&pp->parent_ready);
+	/* Live until fini: our exit SIGKILLs every stub through PR_SET_PDEATHSIG. */
+	while (read(pp->parent_stop[0], &c, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/* Starts the parent thread, which creates the master; returns its result. */
+static int parent_start(struct ptrace_platform *pp)
+{
+	sigset_t all, old;
+	int r;
+
+	if (pipe2(pp->parent_stop, O_CLOEXEC) < 0)
+		return -errno;
+	sem_init(&pp->parent_ready, 0, 0);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* no sentry signal handler runs there */
+	r = pthread_create(&pp->parent, NULL, parent_main, pp);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		close(pp->parent_stop[0]);
+		close(pp->parent_stop[1]);
+		sem_destroy(&pp->parent_ready);
+		return -r;
+	}
+	pp->parent_started = true;
+	while (sem_wait(&pp->parent_ready) < 0 && errno == EINTR)
+		;
+	return pp->parent_err;
+}
+
+static void parent_stop(struct ptrace_platform *pp)
+{
+	if (!pp->parent_started)
+		return;
+	close(pp->parent_stop[1]);
+	pthread_join(pp->parent, NULL);
+	close(pp->parent_stop[0]);
+	sem_destroy(&pp->parent_ready);
+	pp->parent_started = false;
+}
+
+static struct ptrace_platform *pp_alloc(struct platform *p, const struct platform_opts *o)
+{
+	struct ptrace_platform *pp = calloc(1, sizeof(*pp));
+
+	if (!pp)
+		return NULL;
+	pp->p = p;
+	pp->memfd = o->memfd;
+	pp->cpuid_faulting = o->cpuid_faulting;
+	pp->sentry_pid = getpid();
+	pp->fpu_size = cpu_fpu_size();
+	pp->fpu_note = pp->fpu_size > 512 ? NT_X86_XSTATE : NT_PRFPREG;
+	pthread_mutex_init(&pp->master_lock, NULL);
+	pthread_mutex_init(&pp->lock, NULL);
+	plist_init(&pp->as_list);
+	plist_init(&pp->tls_list);
+	atomic_init(&pp->next_ctx_id, 0);
+	return pp;
+}
+
+static void pp_free(struct ptrace_platform *pp)
+{
+	struct plist *pos, *tmp;
+
+	plist_for_each_safe (pos, tmp, &pp->tls_list) {
+		plist_del(pos);
+		free(container_of(pos, struct ptrace_tls, link));
+	}
+	if (pp->tls_key_valid)
+		pthread_key_delete(pp->tls_key);
+	pthread_mutex_destroy(&pp->master_lock);
+	pthread_mutex_destroy(&pp->lock);
+	free(pp);
+}
+
+static int ptrace_init(struct platform *p, const struct platform_opts *o)
+{
+	struct ptrace_platform *pp;
+	long base;
+	int r;
+
+	if (o->memfd < 0)
+		return -EBADF;
+	pp = pp_alloc(p, o);
+	if (!pp)
+		return -ENOMEM;
+	if ((r = -pthread_key_create(&pp->tls_key, ptrace_tls_destroy)) < 0)
+		goto err_free;
+	pp->tls_key_valid = true;
+	base = stub_region_create();
+	if (base < 0) {
+		r = (int)base;
+		goto err_free;
+	}
+	pp->stub_base = (uint64_t)base;
+	r = parent_start(pp);
+	/* The master has its copy; the sentry needs no executable stub page of its own. */
+	munmap((void *)(uintptr_t)base, STUB_REGION_SIZE);
+	if (r < 0)
+		goto err_parent;
+	p->priv = pp;
+	p->min_user_address =
+		(uint64_t)MAX(read_proc_long("/proc/sys/vm/mmap_min_addr"), (long)STUB_MIN_USER);
+	p->max_user_address = pp->stub_base;
+	return 0;
+
+err_parent:
+	parent_stop(pp);
+err_free:
+	log_err("ptrace: platform init failed: %d", r);
+	pp_free(pp);
+	return r;
+}
+
+static void ptrace_fini(struct platform *p)
+{
+	struct ptrace_platform *pp = p->priv;
+
+	if (!pp)
+		return;
+	while (!plist_empty(&pp->as_list))
+		ptrace_release_address_space(
+			&container_of(pp->as_list.next, struct ptrace_as, link)->base);
+	if (pp->master > 0) {
+		kill(pp->master, SIGKILL);
+		tracee_reap(pp->master);
+	}
+	parent_stop(pp);
+	pp_free(pp);
+	p->priv = NULL;
+}
+
+static const struct host_syscall_rule ptrace_host_rules[] = {
+	{ .nr = SYS_ptrace, .why = "drive stub threads: SYSEMU, registers, injected syscalls" },
+	{ .nr = SYS_wait4, .why = "wait for stub thread stops; reap stubs" },
+	{ .nr = SYS_tgkill,
+	  .nargs = 1,
+	  .args = { { 2, HOST_ARG_EQ, STUB_INTERRUPT_SIGNAL, 0 } },
+	  .why = "interrupt a stub thread running application code" },
+	{ .nr = SYS_kill,
+	  .nargs = 1,
+	  .args = { { 1, HOST_ARG_EQ, SIGKILL, 0 } },
+	  .why = "kill a released stub process" },
+	{ .nr = SYS_sched_setaffinity, .why = "keep each stub thread on its tracer's CPU" },
+	{ .nr = SYS_getcpu, .why = "sched_getcpu() without vDSO or rseq" },
+	{ .nr = SYS_gettid, .why = "identify the tracer thread (cached per thread)" },
+	{ .nr = SYS_futex, .why = "platform locks" },
+	{ .nr = SYS_close, .why = "fini: stop the stub parent thread" },
+};
+
+static const struct host_syscall_rule *ptrace_host_syscalls(struct platform *p, size_t *n)
+{
+	*n = ARRAY_SIZE(ptrace_host_rules);
+	return ptrace_host_rules;
+}
+
+const struct platform_ops ptrace_platform_ops = {
+	.name = "ptrace",
+	.probe = ptrace_probe,
+	.init = ptrace_init,
+	.fini = ptrace_fini,
+	.host_syscalls = ptrace_host_syscalls,
+	.new_address_space = ptrace_new_address_space,
+	.release_address_space = ptrace_release_address_space,
+	.new_context = ptrace_new_context,
+	.release_context = ptrace_release_context,
+	.switch_context = ptrace_switch,
+	.pull_full_state = ptrace_pull_full_state,
+	.interrupt = ptrace_interrupt,
+	.map_file = ptrace_map_file,
+	.unmap = ptrace_unmap,
+};
