@@ -96,7 +96,7 @@ struct ptrace_platform {
 
 	pthread_t parent; /* real parent of every stub, see thread.c */
 	bool parent_started;
-	int parent_stop[2]; /* parent blocks on [0] until fini closes [1] */
+	sem_t parent_stop; /* posted by fini */
 	sem_t parent_ready;
 	int parent_err;
 
