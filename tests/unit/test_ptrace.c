@@ -75,6 +75,10 @@ static const uint8_t code_fpu[] = {
 	0x0f, 0x05,		      /* syscall */
 };
 static const uint8_t code_cpuid[] = { 0x0f, 0xa2 };
+static const uint8_t code_fs_load[] = {
+	0x64, 0x48, 0x8b, 0x04, 0x25, 0x08, 0x00, 0x00, 0x00, /* mov %fs:8,%rax */
+	0x0f, 0x05,					      /* syscall */
+};
 static const uint8_t code_vsyscall[] = {
 	0x48, 0xc7, 0xc0, 0x00, 0x00, 0x60, 0xff, /* mov $0xffffffffff600000,%rax */
 	0xff, 0xd0,				  /* call *%rax */
@@ -360,6 +364,25 @@ static void test_write_fault(void **state)
 	assert_int_equal(t.kind, TRAP_SYSCALL);
 	memcpy(&v, mem + DATA_PAGE * PAGE + 16, 8);
 	assert_int_equal(v, 0xfeedface); /* the store went to the memory file */
+	rig_close(c, as, cpu);
+}
+
+/* fs_base comes from cpu_regs; the selectors are the stub's whatever the sentry passes. */
+static void test_fs_base(void **state)
+{
+	struct context *c;
+	struct cpu_state *cpu;
+	struct address_space *as = rig_open(code_fs_load, sizeof(code_fs_load), &c, &cpu);
+	uint64_t v = 0xf5f5;
+
+	memcpy(mem + DATA_PAGE * PAGE + 0x108, &v, 8);
+	assert_int_equal(platform_map_file(as, DATA_VA, PAGE, DATA_PAGE * PAGE, PROT_READ), 0);
+	cpu->regs.fs_base = DATA_VA + 0x100;
+	cpu->regs.fs = 0x2b;
+	assert_int_equal(run(c, as, cpu).kind, TRAP_SYSCALL);
+	assert_int_equal(cpu->regs.orig_rax, 0xf5f5);
+	assert_int_equal(cpu->regs.fs_base, DATA_VA + 0x100);
+	assert_int_equal(cpu->regs.fs, 0);
 	rig_close(c, as, cpu);
 }
 
@@ -962,6 +985,7 @@ int main(void)
 		cmocka_unit_test(test_syscall_trap),
 		cmocka_unit_test(test_fault_map_retry),
 		cmocka_unit_test(test_write_fault),
+		cmocka_unit_test(test_fs_base),
 		cmocka_unit_test(test_exec_fault),
 		cmocka_unit_test(test_signals),
 		cmocka_unit_test(test_vsyscall),
