@@ -65,21 +65,30 @@ static __noreturn void probe_child(void)
 	_exit(0);
 }
 
+/* Waits for the probe child to stop; false (and *reaped) if it is gone instead. */
+static bool probe_stopped(pid_t pid, int *st, bool *reaped)
+{
+	pid_t r;
+
+	while ((r = waitpid(pid, st, 0)) < 0 && errno == EINTR)
+		;
+	if (r == pid && WIFSTOPPED(*st))
+		return true;
+	*reaped = true; /* exited, or auto-reaped (SIGCHLD ignored): never kill that pid */
+	return false;
+}
+
 static int probe_sysemu(pid_t pid, bool *reaped, char *why, size_t n)
 {
 	int st;
 	long nr;
 
-	if (waitpid(pid, &st, 0) != pid)
-		return why_fail(why, n, -ECHILD, "waitpid: %m");
-	if (!WIFSTOPPED(st)) {
-		*reaped = true;
+	if (!probe_stopped(pid, &st, reaped))
 		return why_fail(why, n, -EPERM, "PTRACE_TRACEME is refused (seccomp or an LSM?)");
-	}
 	if (ptrace(PTRACE_SETOPTIONS, pid, NULL, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0 ||
 	    ptrace(PTRACE_SYSEMU, pid, NULL, NULL) < 0)
 		return why_fail(why, n, -errno, "PTRACE_SYSEMU is not supported: %m");
-	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80))
+	if (!probe_stopped(pid, &st, reaped) || WSTOPSIG(st) != (SIGTRAP | 0x80))
 		return why_fail(why, n, -ENOSYS, "PTRACE_SYSEMU did not stop at a syscall");
 	nr = ptrace(PTRACE_PEEKUSER, pid, offsetof(struct user_regs_struct, orig_rax), NULL);
 	if (nr != SYS_getpid)
