@@ -6,6 +6,7 @@ Run it through tools/bench/run.sh (which builds the programs and the rootfs firs
 """
 import argparse
 import json
+import math
 import os
 import platform
 import shutil
@@ -58,24 +59,39 @@ MEMORY = [
     ("python_100m", "python3 100 MB", ["{R}/usr/bin/python3", "-c", PY_HOLD], "ready"),
 ]
 
-MAX_TIMEOUTS = 3  # after this many timed-out runs a subject's remaining benchmarks are skipped
+MAX_TIMEOUTS = 2  # per phase: after this many timed-out runs a subject's other runs are skipped
 
 
 def log(msg):
     print("bench: " + msg, flush=True)
 
 
-def skip_reason(s):
-    if s.reason:
-        return s.reason
-    if s.timeouts >= MAX_TIMEOUTS:
-        return "not run: %d earlier runs on this subject timed out" % s.timeouts
-    return None
+class Phase:
+    """The time limits of one phase (micro, macro, memory): a budget for the whole phase, and a
+    count of timed-out runs per subject. A subject that hangs or a phase that overruns loses
+    its remaining runs (shown as "not run" with the reason) instead of stalling the harness."""
 
+    def __init__(self, name, budget_s):
+        self.name, self.budget_s = name, budget_s
+        self.deadline = time.monotonic() + budget_s
+        self.timeouts = {}
 
-def note_failure(s, r):
-    if r.timed_out:
-        s.timeouts += 1
+    def skip(self, s):
+        """Why s must not run now, or None."""
+        if s.reason:
+            return s.reason
+        n = self.timeouts.get(s.name, 0)
+        if n >= MAX_TIMEOUTS:
+            return "not run: %d earlier %s runs on this subject timed out" % (n, self.name)
+        if time.monotonic() > self.deadline:
+            return "not run: the %s phase used up its %d s time budget" % (self.name,
+                                                                          self.budget_s)
+        return None
+
+    def failed(self, s, timed_out):
+        if timed_out:
+            self.timeouts[s.name] = self.timeouts.get(s.name, 0) + 1
+            s.timeouts += 1
 
 
 # ---- micro ------------------------------------------------------------------------------
@@ -93,21 +109,26 @@ def run_micro(subjects, cfg):
     """Runs every micro benchmark on every subject, cfg.rounds times, round-major (all
     benchmarks of round 1, then of round 2, ...) so that a burst of load from elsewhere on the
     machine hits one round of everything rather than every round of one benchmark. A figure
-    is the median of the rounds' medians, with the min and max over all repetitions."""
+    is the median of the rounds' medians, with the min and max over all repetitions. A failure
+    in any round makes the benchmark's cell a skip with that reason."""
+    phase = Phase("micro", cfg.micro_budget_s)
     rounds = {name: {s.name: [] for s in subjects} for name, _, _ in MICRO}
     fails = {name: {} for name, _, _ in MICRO}
+    notrun = {name: {} for name, _, _ in MICRO}
     for rnd in range(cfg.rounds):
         for name, _, argv in MICRO:
             for s in subjects:
-                why = fails[name].get(s.name) or skip_reason(s)
+                if s.name in fails[name]:
+                    continue
+                why = phase.skip(s)
                 if why:
-                    fails[name][s.name] = why
+                    notrun[name][s.name] = why
                     continue
                 full = argv[:1] + ["-t", str(cfg.rep_ms), "-r", str(cfg.reps)] + argv[1:]
                 r = s.run(full, cfg.micro_timeout)
                 v = parse_bench_line(r.out, name) if r.ok else None
                 if v is None:
-                    note_failure(s, r)
+                    phase.failed(s, r.timed_out)
                     fails[name][s.name] = r.why(cfg.micro_timeout) if not r.ok else \
                         "no BENCH line in the output: " + (r.out.strip()[-80:] or "(none)")
                     log("micro %-15s %-14s skipped: %s" % (name, s.name, fails[name][s.name]))
@@ -121,8 +142,9 @@ def run_micro(subjects, cfg):
         res[name] = {}
         for s in subjects:
             vs = rounds[name][s.name]
-            if s.name in fails[name]:
-                res[name][s.name] = {"skip": fails[name][s.name]}
+            if s.name in fails[name] or not vs:
+                why = fails[name].get(s.name) or notrun[name].get(s.name, "not run")
+                res[name][s.name] = {"skip": why}
                 continue
             res[name][s.name] = {"ns": statistics.median(v["ns"] for v in vs),
                                  "min": min(v["min"] for v in vs),
@@ -134,31 +156,48 @@ def run_micro(subjects, cfg):
 
 # ---- macro ------------------------------------------------------------------------------
 
+def macro_timeout(cfg, static, native_walls):
+    """A run's timeout: the benchmark's own limit, cut down to a multiple of the native time
+    once that is known, so a hung sandbox costs seconds rather than minutes."""
+    if not native_walls:
+        return static
+    return min(static, math.ceil(cfg.macro_timeout_add + cfg.macro_timeout_mul * max(native_walls)))
+
+
 def run_macro(subjects, cfg):
     """Times every macro benchmark on every subject: one untimed warm-up each (full mode), then
     cfg.runs rounds interleaved A B C A B C. A subject that has used cfg.macro_budget_s on one
     benchmark stops after cfg.min_runs runs, so a slow sandbox cannot stretch the whole run."""
+    phase = Phase("macro", cfg.macro_phase_s)
     res = {}
-    for name, _, argv, timeout, expect in MACRO:
+    for name, _, argv, static_timeout, expect in MACRO:
         runs = {s.name: [] for s in subjects}
         spent = {s.name: 0.0 for s in subjects}
-        fails = {}
+        native = []
+        fails, notrun = {}, {}
 
         def once(s, timed):
-            why = fails.get(s.name) or skip_reason(s)
+            if s.name in fails:
+                return
+            why = phase.skip(s)
             if why:
-                fails[s.name] = why
+                notrun[s.name] = why
                 return
             if len(runs[s.name]) >= cfg.min_runs and spent[s.name] > cfg.macro_budget_s:
                 return
+            timeout = static_timeout if s.name == "native" else \
+                macro_timeout(cfg, static_timeout, native)
             r = s.run(argv, timeout)
             spent[s.name] += r.wall
             if not r.ok or (expect and expect not in r.out):
-                note_failure(s, r)
+                phase.failed(s, r.timed_out)
                 fails[s.name] = r.why(timeout) if not r.ok else \
                     "output lacks `%s`: %s" % (expect, r.out.strip()[-80:])
                 log("macro %-10s %-14s skipped: %s" % (name, s.name, fails[s.name]))
-            elif timed:
+                return
+            if s.name == "native":
+                native.append(r.wall)
+            if timed:
                 runs[s.name].append(r.wall)
 
         if cfg.warmup:
@@ -169,10 +208,10 @@ def run_macro(subjects, cfg):
                 once(s, True)
         res[name] = {}
         for s in subjects:
-            if s.name in fails:
-                res[name][s.name] = {"skip": fails[s.name]}
-                continue
             w = runs[s.name]
+            if s.name in fails or not w:
+                res[name][s.name] = {"skip": fails.get(s.name) or notrun.get(s.name, "not run")}
+                continue
             res[name][s.name] = {"s": statistics.median(w), "min": min(w), "max": max(w),
                                  "runs": [round(x, 4) for x in w]}
             log("macro %-10s %-14s median %8.3f s  (min %.3f, max %.3f, %d runs)" %
@@ -231,17 +270,19 @@ def measure_memory(s, argv, ready, cfg):
 
 
 def run_memory(subjects, cfg):
+    phase = Phase("memory", cfg.memory_phase_s)
     res = {}
     for name, _, argv, ready in MEMORY:
         res[name] = {}
         for s in subjects:
-            why = skip_reason(s)
+            why = phase.skip(s)
             if why:
                 res[name][s.name] = {"skip": why}
                 continue
             try:
                 v = measure_memory(s, argv, ready, cfg)
             except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                phase.failed(s, "within" in str(e))
                 res[name][s.name] = {"skip": str(e)[:200]}
                 log("memory %-12s %-14s skipped: %s" % (name, s.name, e))
                 continue
@@ -285,17 +326,17 @@ def make_subjects(cfg, rootfs, workdir, tmp):
         s.version = first_line([runsc, "--version"])
         subjects.append(s)
 
-    cvisor = os.path.abspath(os.path.join(cfg.build, "cvisor"))
+    cvisor = os.path.abspath(cfg.cvisor or os.path.join(cfg.build, "cvisor"))
     for plat in ("ptrace", "systrap", "kvm"):
         s = Oci("cvisor-" + plat, "cvisor --platform=" + plat,
                 [cvisor, "--platform=" + plat, "--network=none"], workdir, spec, rootfs)
-        if cfg.cvisor_unbuilt:
+        if cfg.cvisor_unbuilt and not cfg.cvisor:
             s.reason = "build/cvisor not built: " + cfg.cvisor_unbuilt
         elif not os.access(cvisor, os.X_OK):
             s.reason = "build/cvisor not built: %s does not exist" % cvisor
         elif plat == "kvm" and not os.path.exists("/dev/kvm"):
             s.reason = "no /dev/kvm"
-        s.version = cfg.git_rev
+        s.version = cfg.git_rev if not cfg.cvisor else "%s (given with --cvisor)" % cvisor
         subjects.append(s)
     return subjects
 
@@ -350,20 +391,23 @@ def main():
     ap.add_argument("--out-md", default="docs/performance.md")
     ap.add_argument("--out-png", default="docs/performance.png")
     ap.add_argument("--cvisor-unbuilt", default="", help="why build/cvisor is not usable")
+    ap.add_argument("--cvisor", default="", help="another cvisor binary than BUILD/cvisor")
     ap.add_argument("--git-rev", default="unknown")
     ap.add_argument("--only", default="", help="comma-separated subjects to run (debugging)")
     ap.add_argument("--phases", default="micro,macro,memory")
     cfg = ap.parse_args()
     if cfg.quick:
-        cfg.rounds, cfg.rep_ms, cfg.reps, cfg.runs = 1, 30, 3, 3
-        cfg.warmup, cfg.min_runs, cfg.macro_budget_s = False, 1, 20
-        cfg.micro_timeout, cfg.probe_timeout, cfg.start_timeout = 30, 10, 30
-        cfg.settle_s, cfg.sample_s = 0.5, 1.0
+        cfg.rounds, cfg.rep_ms, cfg.reps, cfg.micro_timeout = 1, 30, 3, 10
+        cfg.runs, cfg.warmup, cfg.min_runs, cfg.macro_budget_s = 3, False, 1, 20
+        cfg.macro_timeout_add, cfg.macro_timeout_mul = 10, 30
+        cfg.probe_timeout, cfg.start_timeout, cfg.settle_s, cfg.sample_s = 10, 15, 0.5, 1.0
+        cfg.micro_budget_s, cfg.macro_phase_s, cfg.memory_phase_s = 60, 75, 40
     else:
-        cfg.rounds, cfg.rep_ms, cfg.reps, cfg.runs = 3, 100, 5, 5
-        cfg.warmup, cfg.min_runs, cfg.macro_budget_s = True, 3, 120
-        cfg.micro_timeout, cfg.probe_timeout, cfg.start_timeout = 60, 20, 60
-        cfg.settle_s, cfg.sample_s = 1.0, 3.0
+        cfg.rounds, cfg.rep_ms, cfg.reps, cfg.micro_timeout = 5, 100, 3, 30
+        cfg.runs, cfg.warmup, cfg.min_runs, cfg.macro_budget_s = 5, True, 3, 120
+        cfg.macro_timeout_add, cfg.macro_timeout_mul = 20, 50
+        cfg.probe_timeout, cfg.start_timeout, cfg.settle_s, cfg.sample_s = 20, 30, 1.0, 3.0
+        cfg.micro_budget_s, cfg.macro_phase_s, cfg.memory_phase_s = 720, 720, 240
 
     workdir = os.path.abspath(os.path.join(cfg.build, "bench"))
     rootfs = os.path.join(workdir, "rootfs")
@@ -381,10 +425,12 @@ def main():
             "quick": cfg.quick, "machine": machine(), "load_start": loadavg(),
             "git_rev": cfg.git_rev,
             "settings": {"micro_rounds": cfg.rounds, "micro_rep_ms": cfg.rep_ms,
-                         "micro_reps": cfg.reps,
+                         "micro_reps": cfg.reps, "micro_timeout_s": cfg.micro_timeout,
                          "macro_runs": cfg.runs, "macro_warmup": cfg.warmup,
-                         "macro_budget_s": cfg.macro_budget_s, "memory_settle_s": cfg.settle_s,
-                         "memory_sample_s": cfg.sample_s}}
+                         "macro_budget_s": cfg.macro_budget_s,
+                         "memory_settle_s": cfg.settle_s, "memory_sample_s": cfg.sample_s,
+                         "phase_budgets_s": [cfg.micro_budget_s, cfg.macro_phase_s,
+                                             cfg.memory_phase_s]}}
     results = {"meta": meta}
     try:
         for s in subjects:
@@ -392,13 +438,13 @@ def main():
             s.probe(cfg.probe_timeout)
             log("subject %-14s %s (%.1f s)" % (s.name, "ok" if not s.reason else
                                                "SKIPPED: " + s.reason, time.monotonic() - t))
-        phases = cfg.phases.split(",")
-        if "micro" in phases:
-            results["micro"] = run_micro(subjects, cfg)
-        if "macro" in phases:
-            results["macro"] = run_macro(subjects, cfg)
-        if "memory" in phases:
-            results["memory"] = run_memory(subjects, cfg)
+        meta["phase_s"] = {}
+        for phase, fn in (("micro", run_micro), ("macro", run_macro), ("memory", run_memory)):
+            if phase in cfg.phases.split(","):
+                t = time.monotonic()
+                results[phase] = fn(subjects, cfg)
+                meta["phase_s"][phase] = round(time.monotonic() - t, 1)
+                log("%s phase: %.0f s" % (phase, meta["phase_s"][phase]))
     finally:
         procs.kill_descendants()
         for s in subjects:

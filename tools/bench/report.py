@@ -8,6 +8,7 @@ hand-written explanation around it survives; a missing file or missing markers g
 generated block appended.
 """
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -111,8 +112,10 @@ def table(res, group, notes, mode):
             cell = cell_of(res, group, col, s["name"])
             v = value(group, cell)
             if v is None:
-                row.append(notes.ref("%s, %s: %s" % (s["title"], col[0].split(":")[0],
-                                                     (cell or {}).get("skip", "not run"))))
+                why = (cell or {}).get("skip", "not run")
+                if not why.startswith("not run"):  # a failure of this very benchmark
+                    why = "%s: %s" % (dict(res["labels"][group])[col[0].split(":")[0]], why)
+                row.append(notes.ref("%s, %s" % (s["title"], why)))
             elif mode == "abs":
                 row.append(show(group, v))
             else:
@@ -200,7 +203,8 @@ def generated(res, png_name):
     sections = [
         ("micro", "Micro benchmarks: median time per operation, measured inside the sandbox"),
         ("macro", "Macro benchmarks: median wall time of the whole process, container start to exit"),
-        ("memory", "Memory: PSS summed over every host process of the sandbox"),
+        ("memory", "Memory: PSS summed over every host process of the sandbox, memory files "
+                   "(memfds) at their allocated size"),
     ]
     for group, title in sections:
         if group not in res:
@@ -244,11 +248,11 @@ def write_png(res, path, workdir):
         print("report: gnuplot not found; no chart", file=sys.stderr)
         return False
     subjects = [s for s in res["subjects"] if s["name"] != "native" and not s["reason"]]
-    panels = []
+    panels, lowest = [], 0.5
     for group, _ in GROUPS:
         if group not in res:
             continue
-        cols = columns(res, group)
+        cols = [c for c in columns(res, group) if not c[0].endswith(":peak")]
         have = [s for s in subjects if any(
             value(group, cell_of(res, group, c, s["name"])) for c in cols)]
         if not have:
@@ -264,11 +268,17 @@ def write_png(res, path, workdir):
                     row.append("%.4g" % (v / base) if v and base else "-")
                 f.write('"%s" %s\n' % (c[1], " ".join(row)))
         panels.append((group, dat, len(have)))
+        for c in cols:
+            base = value(group, cell_of(res, group, c, "native"))
+            for s in have:
+                v = value(group, cell_of(res, group, c, s["name"]))
+                if v and base:
+                    lowest = min(lowest, v / base)
     if not panels:
         return False
     titles = {"micro": "micro benchmarks (time per operation)",
               "macro": "macro benchmarks (wall time, start to exit)",
-              "memory": "memory (PSS of all sandbox processes)"}
+              "memory": "memory, steady state (PSS of all sandbox processes + memory files)"}
     term = "pngcairo size 1400,%d font 'Sans,10'" % (380 * len(panels) + 60)
     if subprocess.run([gnuplot, "-e", "set terminal pngcairo"], stdout=subprocess.DEVNULL,
                       stderr=subprocess.DEVNULL).returncode != 0:
@@ -276,8 +286,9 @@ def write_png(res, path, workdir):
     gp = ["set terminal " + term, "set termoption noenhanced", "set output '%s'" % os.path.abspath(path),
           "set datafile missing '-'", "set style data histograms",
           "set style histogram clustered gap 1", "set style fill solid 0.85 border -1",
-          "set logscale y", "set yrange [0.1:*]", "set grid ytics",
-          "set ylabel 'ratio to native (log)'", "set key top left horizontal",
+          "set logscale y", "set yrange [%g:*]" % 10 ** math.floor(math.log10(lowest)),
+          "set grid ytics", "set ylabel 'ratio to native (log)'",
+          "set key outside right top vertical",
           "set xtics rotate by -30 nomirror", "set format y '%g×'",
           "set multiplot layout %d,1 title 'cvisor benchmarks: ratio to native, %s%s'" %
           (len(panels), res["meta"]["date"], " (QUICK)" if res["meta"]["quick"] else "")]
