@@ -361,7 +361,8 @@ void futex_exit_robust(struct task *t)
 	if (t->clear_child_tid) {
 		uint32_t zero = 0;
 
+		/* Shared, as Linux's mm_release: glibc's pthread_join waits on a shared futex. */
 		if (copy_out_all(t, t->clear_child_tid, &zero, 4) == 0)
-			futex_wake(t, t->clear_child_tid, false, 1, FUTEX_BITSET_ANY);
+			futex_wake(t, t->clear_child_tid, true, 1, FUTEX_BITSET_ANY);
 	}
 }

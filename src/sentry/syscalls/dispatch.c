@@ -72,6 +72,15 @@ static void strace_exit(struct task *t, const struct syscall_entry *e, long ret)
 		log_msg(LOG_INFO, "[%d] %s = %#lx (%ld)", t->tid, e ? e->name : "?", ret, ret);
 }
 
+/* int $0x80 (32-bit compat syscalls) is not supported: those numbers mean something else. */
+static bool is_int80(struct task *t)
+{
+	uint8_t insn[2];
+
+	return mm_copy_in(t->mm, t->cpu.regs.rip - 2, insn, 2) == 2 && insn[0] == 0xcd &&
+	       insn[1] == 0x80;
+}
+
 void syscall_dispatch(struct task *t)
 {
 	struct cpu_regs *r = &t->cpu.regs;
@@ -82,6 +91,11 @@ void syscall_dispatch(struct task *t)
 	long ret;
 
 	t->nr_syscalls++;
+	if (unlikely(is_int80(t))) {
+		r->rax = (uint64_t)-ENOSYS;
+		t->in_syscall = true;
+		return;
+	}
 	if (unlikely(strace))
 		strace_enter(t, nr, e, &a);
 	if (likely(e && e->fn)) {
