@@ -10,6 +10,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -384,6 +385,22 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def set_mode(cfg):
+    """Repetitions, timeouts and time budgets of a full run, or of a QUICK=1 smoke test."""
+    if cfg.quick:
+        cfg.rounds, cfg.rep_ms, cfg.reps, cfg.micro_timeout = 1, 30, 3, 10
+        cfg.runs, cfg.warmup, cfg.min_runs, cfg.macro_budget_s = 3, False, 1, 20
+        cfg.macro_timeout_add, cfg.macro_timeout_mul = 10, 30
+        cfg.probe_timeout, cfg.start_timeout, cfg.settle_s, cfg.sample_s = 10, 15, 0.5, 1.0
+        cfg.micro_budget_s, cfg.macro_phase_s, cfg.memory_phase_s = 45, 90, 40
+    else:
+        cfg.rounds, cfg.rep_ms, cfg.reps, cfg.micro_timeout = 5, 100, 3, 30
+        cfg.runs, cfg.warmup, cfg.min_runs, cfg.macro_budget_s = 5, True, 3, 120
+        cfg.macro_timeout_add, cfg.macro_timeout_mul = 20, 50
+        cfg.probe_timeout, cfg.start_timeout, cfg.settle_s, cfg.sample_s = 20, 30, 1.0, 3.0
+        cfg.micro_budget_s, cfg.macro_phase_s, cfg.memory_phase_s = 720, 720, 240
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build", default="build")
@@ -396,19 +413,9 @@ def main():
     ap.add_argument("--only", default="", help="comma-separated subjects to run (debugging)")
     ap.add_argument("--phases", default="micro,macro,memory")
     cfg = ap.parse_args()
-    if cfg.quick:
-        cfg.rounds, cfg.rep_ms, cfg.reps, cfg.micro_timeout = 1, 30, 3, 10
-        cfg.runs, cfg.warmup, cfg.min_runs, cfg.macro_budget_s = 3, False, 1, 20
-        cfg.macro_timeout_add, cfg.macro_timeout_mul = 10, 30
-        cfg.probe_timeout, cfg.start_timeout, cfg.settle_s, cfg.sample_s = 10, 15, 0.5, 1.0
-        cfg.micro_budget_s, cfg.macro_phase_s, cfg.memory_phase_s = 60, 75, 40
-    else:
-        cfg.rounds, cfg.rep_ms, cfg.reps, cfg.micro_timeout = 5, 100, 3, 30
-        cfg.runs, cfg.warmup, cfg.min_runs, cfg.macro_budget_s = 5, True, 3, 120
-        cfg.macro_timeout_add, cfg.macro_timeout_mul = 20, 50
-        cfg.probe_timeout, cfg.start_timeout, cfg.settle_s, cfg.sample_s = 20, 30, 1.0, 3.0
-        cfg.micro_budget_s, cfg.macro_phase_s, cfg.memory_phase_s = 720, 720, 240
-
+    set_mode(cfg)
+    # run.sh forwards ^C as TERM: exit through the finally below, which deletes containers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = os.path.abspath(os.path.join(cfg.build, "bench"))
     rootfs = os.path.join(workdir, "rootfs")
     tmp = "/dev/shm/cvbench-%d" % os.getpid()

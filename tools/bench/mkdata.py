@@ -3,7 +3,7 @@
 usage: mkdata.py ROOTFS [TREE_MB]
   ROOTFS/data/        a TREE_MB (default 50) MiB tree of 100 KiB files in 20 directories,
                       three quarters word-like text and one quarter random bytes, so gzip
-                      has real work (compresses to roughly a third)
+                      has real work (it compresses to about 60%)
   ROOTFS/bench/data-1m  1 MiB of random bytes (micro benchmarks read and stat it)
   ROOTFS/bench/insert.sql  one transaction inserting 10,000 rows (sqlite3 benchmark)
 Files already present with the right size are kept, so re-running is cheap.

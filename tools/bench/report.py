@@ -105,7 +105,8 @@ def table(res, group, notes, mode):
             continue  # the base of a ratio table: 1× everywhere
         if s["reason"]:
             word = "hangs" if s["reason"].startswith("hangs") else "skipped"
-            lines.append("| %s | *%s (see Subjects)* |%s" % (s["title"], word, " |" * len(cols)))
+            lines.append("| %s | *%s (see Subjects)* |%s" % (s["title"], word,
+                                                              " |" * (len(cols) - 1)))
             continue
         row = []
         for col in cols:

@@ -17,12 +17,12 @@ set -eu
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 QUICK=${QUICK:-}
-PY=/usr/bin/python3   # Debian's python3 (stdlib only), whatever PATH says
+PY="/usr/bin/python3 -B"   # Debian's python3 (stdlib only), whatever PATH says; no __pycache__
 work=$BUILD/bench
 rootfs=$work/rootfs
 
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root (containers, cgroups)" >&2; exit 1; }
-[ -x "$PY" ] || { echo "bench: $PY missing (tools/install-deps.sh bench)" >&2; exit 1; }
+[ -x /usr/bin/python3 ] || { echo "bench: $PY missing (tools/install-deps.sh bench)" >&2; exit 1; }
 mkdir -p "$work/micro"
 
 echo "bench: compiling micro benchmarks"
@@ -59,7 +59,15 @@ quick=""
 [ -n "$QUICK" ] && [ "$QUICK" != 0 ] && quick=--quick
 start=$(date +%s)
 # bench.py cleans up its containers itself; this catches a harness killed mid-run.
-trap '$PY tools/bench/cleanup.py "$work" >/dev/null 2>&1 || true' EXIT
+# On ^C or TERM, bench.py gets TERM and deletes its containers; cleanup.py catches the rest.
+cleanup() { $PY tools/bench/cleanup.py "$work" >/dev/null 2>&1 || true; }
 $PY tools/bench/bench.py --build "$BUILD" $quick --git-rev "$rev" \
-	--cvisor-unbuilt "$cvisor_unbuilt" "$@"
+	--cvisor-unbuilt "$cvisor_unbuilt" "$@" &
+bench=$!
+trap 'kill -TERM $bench 2>/dev/null; wait $bench; cleanup; exit 130' INT TERM
+rc=0
+wait $bench || rc=$?
+trap - INT TERM
+cleanup
+[ $rc = 0 ] || { echo "bench: bench.py failed (exit $rc)" >&2; exit $rc; }
 echo "bench: done in $(($(date +%s) - start)) s (+ setup)"
