@@ -24,6 +24,9 @@ struct task;
 struct thread_group;
 struct file;
 struct futex_table;
+struct ktimer_base;
+struct net_ns;
+struct poll_ctx;
 
 #define CV_MAX_PID 4194304
 #define CV_SYSCALL_MAX 512
@@ -49,6 +52,24 @@ void cred_put(struct cred *c);
 bool cred_capable(const struct cred *c, int cap);
 /* Is gid the fsgid or a supplementary group of c? */
 bool cred_in_group(const struct cred *c, uint32_t gid);
+
+/*
+ * Credential changes of task t (src/sentry/kernel/cred_change.c), with Linux's permission
+ * rules; ids of (uint32_t)-1 mean "unchanged".  Return 0 or -EPERM/-ENOMEM.
+ */
+struct task;
+int cred_setuid(struct task *t, uint32_t uid);
+int cred_setreuid(struct task *t, uint32_t r, uint32_t e);
+int cred_setresuid(struct task *t, uint32_t r, uint32_t e, uint32_t s);
+int cred_setgid(struct task *t, uint32_t gid);
+int cred_setregid(struct task *t, uint32_t r, uint32_t e);
+int cred_setresgid(struct task *t, uint32_t r, uint32_t e, uint32_t s);
+/* setfsuid(2)/setfsgid(2): returns the previous id. */
+uint32_t cred_setfsid(struct task *t, uint32_t id, bool group);
+int cred_setgroups(struct task *t, const uint32_t *groups, int n);
+int cred_capset(struct task *t, uint64_t eff, uint64_t perm, uint64_t inh);
+/* Applies fn to a copy of t's credentials and installs it. */
+int cred_update(struct task *t, void (*fn)(struct cred *n, void *arg), void *arg);
 
 /* ---- wait queues and blocking ---------------------------------------------------------- */
 
@@ -172,7 +193,10 @@ struct kernel {
 	uint32_t unimpl[CV_SYSCALL_MAX]; /* ENOSYS counts per syscall number */
 	pthread_mutex_t unimpl_lock;
 	struct futex_table *futex;
+	struct net_ns *net;    /* names of bound unix sockets (src/sentry/net) */
+	struct ktimer_base *timers; /* ktimer.h */
 	int notify_fd;         /* eventfd written when the last task exits after shutdown, or -1 */
+	struct poll_ctx *poll_ctx; /* host fd watcher, epoll nesting lock (kernel/host_poll.c) */
 };
 
 struct kernel *kernel_new(struct platform *p, const struct kernel_config *cfg);

@@ -19,6 +19,8 @@
 
 struct mm;
 struct file;
+struct tg_timers;
+struct tty;
 
 /* A queued signal. */
 struct sigqueue_entry {
@@ -69,6 +71,7 @@ struct thread_group {
 	bool stop_report;            /* [K] a stop not yet reported to wait() */
 	bool cont_report;            /* [K] a continue not yet reported */
 	bool subreaper;              /* [K] */
+	int dumpable;                /* PR_SET_DUMPABLE */
 	struct waitqueue child_wq;   /* wait4/waitid sleepers */
 	struct linux_rlimit64 rlimits[LINUX_RLIM_NLIMITS]; /* [K] */
 	uint64_t start_ns;
@@ -76,7 +79,9 @@ struct thread_group {
 	int refs;                    /* [K] references from tasks, children lists, pid table */
 	/* accounting of reaped children and self, ns */
 	uint64_t utime_ns, stime_ns, cutime_ns, cstime_ns;
-	struct task *vfork_parent_waiters;
+	struct tg_timers *timers;    /* itimers and POSIX timers, or NULL */
+	/* [K] session leaders: the controlling terminal (no reference; see fs/dev/tty_jobctl.c) */
+	struct tty *ctty;
 };
 
 struct task {
@@ -107,6 +112,7 @@ struct task {
 	/* blocking */
 	uint32_t wake_seq;             /* futex word */
 	int in_host_wait;              /* atomic */
+	int sleeping;                  /* atomic: in task_block* (for /proc/<pid>/stat) */
 
 	/* syscalls */
 	uint64_t clear_child_tid;      /* [T] */
@@ -164,6 +170,20 @@ struct wait_result {
 };
 /* Returns the pid collected, 0 (WNOHANG, nothing ready), or -errno (-ECHILD, -ERESTARTSYS). */
 long task_wait(struct task *t, int idtype, int id, int options, struct wait_result *res);
+
+/* ---- timers (timers.c): ITIMER_REAL and POSIX timers of the calling task's group ------- */
+
+int itimer_real(struct task *t, const struct linux_itimerval *nv, struct linux_itimerval *old);
+/* Returns the new timer id or -errno.  notify: SIGEV_SIGNAL, SIGEV_NONE or SIGEV_THREAD_ID. */
+int ptimer_create(struct task *t, int clock, int notify, int signo, int tid, uint64_t value);
+/* deadline: absolute CLOCK_MONOTONIC ns (0 disarms); old values when pointers are given. */
+int ptimer_settime(struct task *t, int id, uint64_t deadline, uint64_t period, uint64_t *old_rem,
+		   uint64_t *old_period);
+int ptimer_gettime(struct task *t, int id, uint64_t *rem, uint64_t *period);
+int ptimer_getoverrun(struct task *t, int id);
+/* The clock a timer was created on, or -EINVAL. */
+int ptimer_clockid(struct task *t, int id);
+int ptimer_delete(struct task *t, int id);
 
 /* ---- exec (task_exec.c) -------------------------------------------------------------------- */
 

@@ -8,6 +8,9 @@
 #include "cvisor/log.h"
 #include "cvisor/platform.h"
 #include "cvisor/sentry/futex.h"
+#include "cvisor/sentry/ktimer.h"
+#include "cvisor/sentry/net.h"
+#include "cvisor/sentry/poll.h"
 #include "cvisor/sentry/syscall.h"
 #include "kernel_internal.h"
 
@@ -31,18 +34,23 @@ struct kernel *kernel_new(struct platform *p, const struct kernel_config *cfg)
 	pthread_mutex_init(&k->unimpl_lock, NULL);
 	pthread_cond_init(&k->idle_cond, NULL);
 	k->futex = futex_table_new();
-	r = k->futex ? memfile_init(&k->mf, MEMFILE_SIZE) : -ENOMEM;
+	k->net = net_ns_new();
+	r = k->futex && k->net ? memfile_init(&k->mf, MEMFILE_SIZE) : -ENOMEM;
 	if (r < 0) {
 		futex_table_free(k->futex);
+		net_ns_free(k->net);
 		free(k);
 		return ERR_PTR(r);
 	}
 	if (cfg->mem_limit)
 		k->mf.limit = cfg->mem_limit / PAGE_SIZE;
 	r = vfs_init(&k->vfs, &k->mf);
+	if (r == 0 && (r = ktimer_start(k)) < 0)
+		vfs_destroy(&k->vfs);
 	if (r < 0) {
 		memfile_destroy(&k->mf);
 		futex_table_free(k->futex);
+		net_ns_free(k->net);
 		free(k);
 		return ERR_PTR(r);
 	}
@@ -51,9 +59,12 @@ struct kernel *kernel_new(struct platform *p, const struct kernel_config *cfg)
 
 void kernel_destroy(struct kernel *k)
 {
+	ktimer_stop(k);
+	poll_ctx_free(k->poll_ctx);
 	vfs_destroy(&k->vfs);
 	memfile_destroy(&k->mf);
 	futex_table_free(k->futex);
+	net_ns_free(k->net);
 	free(k->pids);
 	free(k);
 }

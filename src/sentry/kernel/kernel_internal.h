@@ -9,6 +9,12 @@
 /* Host signal that kicks a sentry thread out of a host blocking call (task_host_wait). */
 #define SIG_TASK_INTERRUPT SIGUSR2
 
+/* Timers of a group that exits: stop firing (kernel->lock held), then free (no lock held). */
+void timers_mark_dead_locked(struct thread_group *tg);
+void timers_release(struct kernel *k, struct tg_timers *tt);
+/* execve deletes POSIX timers (itimers survive). */
+void timers_exec(struct task *t);
+
 /* Wakes whoever watches kernel->notify_fd (kernel->lock held). */
 void kernel_notify_locked(struct kernel *k);
 

@@ -67,6 +67,7 @@ struct thread_group *thread_group_new(struct task *leader)
 	tg->threads = leader;
 	tg->nr_threads = 1;
 	tg->exit_signal = 17; /* SIGCHLD */
+	tg->dumpable = 1;
 	tg->refs = 1;         /* held until reaped; each other thread adds one */
 	tg->start_ns = leader->start_ns;
 	waitqueue_init(&tg->child_wq);

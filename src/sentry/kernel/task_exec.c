@@ -366,6 +366,7 @@ static void commit(struct task *t, struct exec_image *im)
 		}
 	}
 	fd_table_exec(t->files);
+	timers_exec(t);
 	if (old && t->clear_child_tid && old->users > 1)
 		futex_exit_robust(t);
 	t->clear_child_tid = 0;

@@ -120,6 +120,12 @@ static void reparent_children(struct kernel *k, struct thread_group *tg)
 		struct thread_group *c = tg->children;
 
 		tg->children = c->sibling;
+		if (c->leader->pdeath_signal && !c->zombie) {
+			struct linux_siginfo info;
+
+			siginfo_kill(&info, c->leader->pdeath_signal, LINUX_SI_USER, NULL);
+			signal_send_thread_locked(c->leader, &info);
+		}
 		if (!reaper || reaper == tg) {
 			c->parent = NULL;
 			if (c->zombie)
@@ -158,6 +164,7 @@ static void group_exited(struct kernel *k, struct thread_group *tg, struct task 
 {
 	if (!tg->exiting)
 		tg->exit_code = last->exit_code;
+	timers_mark_dead_locked(tg);
 	tg->zombie = true;
 	tg->leader->state = TASK_ZOMBIE;
 	reparent_children(k, tg);
@@ -181,6 +188,7 @@ void task_finish(struct task *t)
 {
 	struct kernel *k = t->k;
 	struct thread_group *tg = t->tg;
+	struct tg_timers *dead_timers = NULL;
 
 	futex_exit_robust(t);
 	pthread_mutex_lock(&k->lock);
@@ -205,12 +213,16 @@ void task_finish(struct task *t)
 	} else {
 		t->state = TASK_ZOMBIE;
 	}
-	if (tg->nr_threads == 0)
-		group_exited(k, tg, t);
+	if (tg->nr_threads == 0) {
+		dead_timers = tg->timers;
+		group_exited(k, tg, t); /* marks them dead */
+		tg->timers = NULL;
+	}
 	else if (tg->stopping && tg->nr_stopped == tg->nr_threads)
 		notify_parent_stop_locked(tg, LINUX_CLD_STOPPED, tg->stop_signal);
 	waitqueue_wake(&tg->child_wq, ~0ull); /* execve waiting for the other threads */
 	pthread_mutex_unlock(&k->lock);
+	timers_release(k, dead_timers);
 }
 
 void task_vfork_done_locked(struct task *t)
