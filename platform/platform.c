@@ -15,7 +15,7 @@
 static const struct platform_ops *const platform_table[] = {
 	/* &systrap_platform_ops, */
 	&ptrace_platform_ops,
-	/* &kvm_platform_ops, */
+	&kvm_platform_ops,
 	NULL,
 };
 
