@@ -12,6 +12,7 @@ struct super_block;
 struct file;
 struct inode;
 struct task;
+struct fs_type;
 
 /*
  * hostfs over a host directory fd opened before the sentry confined itself.  proc_fd is an
@@ -32,5 +33,13 @@ struct file *hostfd_file_new(struct vfs *vfs, int fd, unsigned flags);
  */
 int chrdev_open(struct inode *ino, struct file *f, int flags, struct task *t);
 int fifo_open(struct inode *ino, struct file *f, int flags, struct task *t);
+
+/*
+ * The synthetic filesystems (src/sentry/fs/proc, sys, dev): procfs, a minimal sysfs, and
+ * devpts (options mode=, ptmxmode=, uid=, gid=, max=; every mount is a new instance).
+ */
+extern const struct fs_type proc_fs_type;
+extern const struct fs_type sysfs_fs_type;
+extern const struct fs_type devpts_fs_type;
 
 #endif

@@ -279,7 +279,23 @@ ssize_t mm_copy_in_str(struct mm *mm, uint64_t src, char *dst, size_t max);
  */
 void *mm_pin(struct mm *mm, uint64_t addr, size_t len, bool write, uint64_t *page_off);
 
-/* /proc/<pid>/maps text for this mm into a malloc'd buffer; returns length or -errno. */
+/*
+ * /proc/<pid>/maps text for this mm into a malloc'd buffer (*out, the caller frees it);
+ * returns its length or -ENOMEM.  File paths are named from the namespace root.  Takes
+ * mm->lock.
+ */
 ssize_t mm_format_maps(struct mm *mm, char **out);
+
+/* Sizes (bytes) and addresses /proc/<pid>/status, statm and stat report. */
+struct mm_usage {
+	uint64_t vm_size, vm_rss, vm_data, vm_stk, vm_exe, vm_lib, vm_lck;
+	uint64_t rss_anon, rss_file, rss_shmem;
+	uint64_t start_code, end_code, start_stack, start_brk, brk;
+	uint64_t arg_start, arg_end, env_start, env_end;
+	uint64_t faults;
+	uint64_t lowest, highest; /* start of the first VMA, end of the last */
+};
+/* Fills u from mm's VMAs and page table.  Takes mm->lock. */
+void mm_usage(struct mm *mm, struct mm_usage *u);
 
 #endif

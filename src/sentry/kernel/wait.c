@@ -101,6 +101,7 @@ void task_wake(struct task *t)
 static int sleep_on(struct task *t, uint32_t seq, uint64_t deadline_ns)
 {
 	struct timespec ts, *tsp = NULL;
+	long r;
 
 	if (deadline_ns) {
 		uint64_t now = clock_mono_ns();
@@ -111,8 +112,10 @@ static int sleep_on(struct task *t, uint32_t seq, uint64_t deadline_ns)
 		ts.tv_nsec = (long)((deadline_ns - now) % 1000000000ull);
 		tsp = &ts;
 	}
-	if (syscall(SYS_futex, &t->wake_seq, FUTEX_WAIT_PRIVATE, seq, tsp, NULL, 0) < 0 &&
-	    errno == ETIMEDOUT)
+	__atomic_store_n(&t->sleeping, 1, __ATOMIC_RELAXED);
+	r = syscall(SYS_futex, &t->wake_seq, FUTEX_WAIT_PRIVATE, seq, tsp, NULL, 0);
+	__atomic_store_n(&t->sleeping, 0, __ATOMIC_RELAXED);
+	if (r < 0 && errno == ETIMEDOUT)
 		return -ETIMEDOUT;
 	return 0;
 }

@@ -96,8 +96,9 @@ struct dentry *vfs_lookup_child(struct dentry *dir, const char *name)
 		return ERR_PTR(-ENOTDIR);
 	pthread_mutex_lock(&dir->lock);
 	d = cache_find(dir, name);
-	if (d && (di->sb->sb_flags & SB_VOLATILE)) {
-		/* Entries that may vanish (procfs): look up again every time. */
+	if (d && (di->sb->sb_flags & SB_VOLATILE) && !d->mounted_on) {
+		/* Entries that may vanish (procfs): look up again every time (but a mount point,
+		 * such as a read-only /proc/sys, keeps its mount). */
 		cache_unlink(d);
 		__atomic_store_n(&d->dead, true, __ATOMIC_RELEASE);
 		dentry_put(d);

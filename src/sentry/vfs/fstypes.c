@@ -2,10 +2,14 @@
 #include <string.h>
 
 #include "cvisor/compiler.h"
+#include "cvisor/sentry/fs.h"
 #include "cvisor/sentry/vfs.h"
 
 static const struct fs_type *const fs_types[] = {
-	NULL, /* procfs, tmpfs, devfs, sysfs, devpts and mqueue register here (issue 4) */
+	&proc_fs_type,
+	&sysfs_fs_type,
+	&devpts_fs_type,
+	NULL, /* tmpfs and mqueue register here (issue 4) */
 };
 
 const struct fs_type *vfs_find_fs_type(const char *name)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cvisor/err.h"
+#include "cvisor/sentry/fs.h"
 #include "cvisor/sentry/kernel.h"
 #include "host_internal.h"
 
@@ -154,8 +155,10 @@ static int host_open(struct inode *ino, struct file *f, int flags, struct task *
 			      O_NOATIME);
 	int fd;
 
-	if (S_ISCHR(ino->mode) || S_ISBLK(ino->mode))
-		return -EACCES; /* host device nodes in a rootfs are never opened */
+	if (S_ISCHR(ino->mode))
+		return chrdev_open(ino, f, flags, t); /* the sentry's device, never the host's */
+	if (S_ISBLK(ino->mode))
+		return -EACCES; /* host block devices in a rootfs are never opened */
 	if (S_ISFIFO(ino->mode))
 		hflags |= O_NONBLOCK;
 	if (S_ISDIR(ino->mode))
