@@ -5,7 +5,11 @@
  * Refcounting: inodes, dentries, mounts and files are refcounted (get/put pairs).  A dentry
  * holds its parent and its inode; a struct path holds its mount and its dentry.
  *
- * Lock order: vfs->mount_lock, then dentry locks (parent before child), then inode->lock.
+ * Lock order: vfs->rename_lock, then directory inode->lock (the namespace-operation lock of
+ * a directory: a parent before its child, unrelated directories by address), then dentry
+ * locks (parent before child), then filesystem-private locks.  vfs->mount_lock is never held
+ * with another vfs lock.  Filesystems never take inode->lock themselves (the vfs holds it
+ * around create/mkdir/mknod/symlink/link/unlink/rmdir/rename of the directory).
  * File position: file->pos_lock.  No vfs lock is held while a task blocks.
  */
 #ifndef CV_SENTRY_VFS_H
@@ -32,6 +36,7 @@ struct file;
 struct super_block;
 struct vfs;
 struct path;
+struct file_lock_ctx;
 
 /* ---- ops tables ---------------------------------------------------------------------- */
 
@@ -81,9 +86,17 @@ struct inode_ops {
 	 * opening task (FIFO opens block), or NULL for opens done by the sentry itself. */
 	int (*open)(struct inode *ino, struct file *f, int flags, struct task *t);
 	int (*statfs)(struct inode *ino, struct linux_statfs *st);
-	/* Extended attributes; absent means -ENOTSUP (-EOPNOTSUPP). */
+	/* Extended attributes; absent means -ENOTSUP (-EOPNOTSUPP).  flags: XATTR_CREATE (1),
+	 * XATTR_REPLACE (2). */
 	ssize_t (*getxattr)(struct inode *ino, const char *name, void *buf, size_t n);
 	ssize_t (*listxattr)(struct inode *ino, char *buf, size_t n);
+	int (*setxattr)(struct inode *ino, const char *name, const void *val, size_t n,
+			int flags);
+	int (*removexattr)(struct inode *ino, const char *name);
+	/* O_TMPFILE: a new unnamed regular file (nlink 0) in dir, which linkat may name unless
+	 * !linkable (O_EXCL); absent means -EOPNOTSUPP. */
+	struct inode *(*tmpfile)(struct inode *dir, uint32_t mode, bool linkable,
+				 const struct cred *c);
 	/* Releases fs-private state when the last reference goes. */
 	void (*evict)(struct inode *ino);
 	/* Magic links (/proc/<pid>/fd/N, exe, cwd, root): resolve to a path, not text. */
@@ -157,6 +170,7 @@ struct inode {
 	uint64_t size;
 	struct linux_timespec atime, mtime, ctime;
 	void *priv;
+	struct file_lock_ctx *locks; /* advisory locks (src/sentry/vfs/filelock.c), lazily */
 };
 
 struct dentry {
@@ -216,6 +230,8 @@ struct vfs {
 	uint64_t next_dev;
 	struct memfile *mf;
 	struct super_block *anon_sb; /* anon_inode_new's, created on first use */
+	struct super_block *memfd_sb; /* memfd_create's internal tmpfs, created on first use */
+	pthread_mutex_t rename_lock; /* serialises renames and dentry moves (see lock order) */
 };
 
 /* ---- lifecycle and refcounting ----------------------------------------------------------- */
@@ -306,6 +322,9 @@ int vfs_walk_parent(const struct walk_ctx *w, const char *name, unsigned flags,
 struct dentry *vfs_lookup_child(struct dentry *dir, const char *name); /* ERR_PTR */
 /* Caches a new child of dir for ino (takes the inode reference); returns it referenced. */
 struct dentry *vfs_dentry_add(struct dentry *dir, const char *name, struct inode *ino);
+/* A dentry for ino under dir that is not in the cache (O_TMPFILE files); takes the inode
+ * reference.  ERR_PTR(-ENOMEM). */
+struct dentry *vfs_dentry_new_unlinked(struct dentry *dir, const char *name, struct inode *ino);
 /* Removes d from the cache (unlink, rmdir, rename away); it dies with its last reference. */
 void vfs_dentry_drop(struct dentry *d);
 /* Same, by name (a no-op when not cached). */
@@ -347,6 +366,68 @@ unsigned vfs_poll(struct file *f, struct poll_table *pt);
 int vfs_iterate(struct file *f, dir_emit_fn emit, void *ctx);
 /* The object backing mmap of f (new reference); ERR_PTR(-ENODEV) when f cannot be mapped. */
 struct mem_object *vfs_mmap(struct file *f, bool shared, bool write);
+
+/* ---- namespace and attribute operations (namei.c, rename.c, attr.c) ------------------- */
+
+/*
+ * Each resolves its path(s) with w (the caller applied the umask to modes) and checks the
+ * permissions of w->cred, sticky directories, read-only mounts (-EROFS) and mount points
+ * (-EBUSY) as Linux does.  Return 0 or -errno.
+ */
+int vfs_mkdir(const struct walk_ctx *w, const char *name, uint32_t mode);
+/* mode carries the S_IFMT type (0 means S_IFREG); dev is the Linux dev_t for devices. */
+int vfs_mknod(const struct walk_ctx *w, const char *name, uint32_t mode, uint64_t dev);
+int vfs_symlink(const struct walk_ctx *w, const char *target, const char *name);
+/* A new name for old (a resolved path, borrowed) at name under nw. */
+int vfs_link(const struct path *old, const struct walk_ctx *nw, const char *name);
+int vfs_unlink(const struct walk_ctx *w, const char *name);
+int vfs_rmdir(const struct walk_ctx *w, const char *name);
+/* renameat2 flags */
+#define VFS_RENAME_NOREPLACE 0x1u
+#define VFS_RENAME_EXCHANGE 0x2u
+#define VFS_RENAME_WHITEOUT 0x4u
+int vfs_rename(const struct walk_ctx *ow, const char *oname, const struct walk_ctx *nw,
+	       const char *nname, unsigned flags);
+
+/* Moves d under newdir as name in the dentry cache (after a successful rename; the caller
+ * holds vfs->rename_lock).  A cached entry of that name is dropped. */
+void vfs_dentry_move(struct dentry *d, struct dentry *newdir, const char *name);
+/* Swaps the places of a and b (RENAME_EXCHANGE; vfs->rename_lock held). */
+void vfs_dentry_exchange(struct dentry *a, struct dentry *b);
+/* d's parent with a new reference (d itself for a root), safe against concurrent moves. */
+struct dentry *vfs_dentry_parent(struct dentry *d);
+
+/*
+ * Attribute changes of ino, checked against c (NULL: no checks); mnt (may be NULL for
+ * anonymous files) gives -EROFS.
+ */
+int vfs_chmod(struct mount *mnt, struct inode *ino, const struct cred *c, uint32_t mode);
+/* uid/gid (uint32_t)-1 leave that id unchanged. */
+int vfs_chown(struct mount *mnt, struct inode *ino, const struct cred *c, uint32_t uid,
+	      uint32_t gid);
+/* times NULL: both now.  Otherwise times->valid says which of ATTR_[AM]TIME(_NOW) apply. */
+int vfs_utimes(struct mount *mnt, struct inode *ino, const struct cred *c,
+	       const struct vfs_attr *times);
+int vfs_truncate(struct mount *mnt, struct inode *ino, const struct cred *c, int64_t size);
+/* The same on an open file (ftruncate: the file must be open for writing). */
+int vfs_ftruncate(struct file *f, int64_t size);
+int vfs_fallocate(struct file *f, int mode, int64_t off, int64_t len);
+int vfs_fsync(struct file *f, bool datasync);
+/* Attributes through the inode op (no checks); -EPERM when the filesystem has none. */
+int vfs_setattr(struct inode *ino, const struct vfs_attr *a);
+
+/* Extended attributes of ino, checked against c (mnt for -EROFS on changes).  Sizes and
+ * -ERANGE as getxattr(2)/listxattr(2). */
+ssize_t vfs_getxattr(const struct cred *c, struct inode *ino, const char *name, void *buf,
+		     size_t n);
+ssize_t vfs_listxattr(struct inode *ino, char *buf, size_t n);
+int vfs_setxattr(struct mount *mnt, struct inode *ino, const struct cred *c, const char *name,
+		 const void *val, size_t n, int flags);
+int vfs_removexattr(struct mount *mnt, struct inode *ino, const struct cred *c,
+		   const char *name);
+
+/* Is c the owner of ino, or CAP_FOWNER? */
+bool vfs_owner_or_capable(const struct cred *c, const struct inode *ino);
 
 /* Generic llseek for files with a size (regular files). */
 int64_t generic_llseek(struct file *f, int64_t off, int whence, uint64_t size);

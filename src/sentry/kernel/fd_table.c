@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cvisor/sentry/filelock.h"
 #include "cvisor/sentry/kernel.h"
 
 #define FD_MAX_CAP (1 << 20)
@@ -42,6 +43,14 @@ struct fd_table *fd_table_copy(struct fd_table *src)
 	return t;
 }
 
+/* Every close drops the POSIX record locks this table (their owner) holds on the file. */
+static void fd_release(struct fd_table *t, struct file *f)
+{
+	if (f->inode && f->inode->locks)
+		file_lock_close_posix(f, t);
+	file_put(f);
+}
+
 void fd_table_get(struct fd_table *t)
 {
 	__atomic_add_fetch(&t->refs, 1, __ATOMIC_RELAXED);
@@ -53,7 +62,7 @@ void fd_table_put(struct fd_table *t)
 		return;
 	for (int i = 0; i < t->cap; i++)
 		if (t->fds[i].file)
-			file_put(t->fds[i].file);
+			fd_release(t, t->fds[i].file);
 	free(t->fds);
 	free(t);
 }
@@ -119,7 +128,7 @@ int fd_install_at(struct fd_table *t, int fd, struct file *f, bool cloexec, int 
 out:
 	pthread_mutex_unlock(&t->lock);
 	if (old)
-		file_put(old);
+		fd_release(t, old);
 	return r;
 }
 
@@ -173,7 +182,7 @@ int fd_close(struct fd_table *t, int fd)
 	pthread_mutex_unlock(&t->lock);
 	if (!f)
 		return -EBADF;
-	file_put(f);
+	fd_release(t, f);
 	return 0;
 }
 
@@ -194,7 +203,7 @@ void fd_close_range(struct fd_table *t, unsigned lo, unsigned hi, bool cloexec_o
 			t->lowest_free = (int)fd;
 		/* file_put may release a pipe end and wake others: never under our lock. */
 		pthread_mutex_unlock(&t->lock);
-		file_put(f);
+		fd_release(t, f);
 		pthread_mutex_lock(&t->lock);
 	}
 	pthread_mutex_unlock(&t->lock);
@@ -212,7 +221,7 @@ void fd_table_exec(struct fd_table *t)
 		if (fd < t->lowest_free)
 			t->lowest_free = fd;
 		pthread_mutex_unlock(&t->lock);
-		file_put(f);
+		fd_release(t, f);
 		pthread_mutex_lock(&t->lock);
 	}
 	pthread_mutex_unlock(&t->lock);

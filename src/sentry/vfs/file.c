@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cvisor/err.h"
+#include "cvisor/sentry/filelock.h"
 #include "cvisor/sentry/mm.h"
 #include "cvisor/sentry/vfs.h"
 
@@ -72,6 +73,8 @@ void file_put(struct file *f)
 {
 	if (!f || __atomic_sub_fetch(&f->refs, 1, __ATOMIC_ACQ_REL))
 		return;
+	if (f->inode && f->inode->locks)
+		file_lock_release_file(f);
 	if (f->ops && f->ops->release)
 		f->ops->release(f);
 	if (f->inode)

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cvisor/err.h"
+#include "cvisor/sentry/filelock.h"
 #include "cvisor/sentry/kernel.h"
 #include "cvisor/sentry/vfs.h"
 
@@ -73,6 +74,7 @@ void inode_put(struct inode *ino)
 	sb = ino->sb;
 	if (ino->ops && ino->ops->evict)
 		ino->ops->evict(ino);
+	file_lock_ctx_free(ino->locks);
 	free(ino);
 	sb_put(sb);
 }

@@ -10,6 +10,7 @@ int vfs_init(struct vfs *vfs, struct memfile *mf)
 {
 	memset(vfs, 0, sizeof(*vfs));
 	pthread_mutex_init(&vfs->mount_lock, NULL);
+	pthread_mutex_init(&vfs->rename_lock, NULL);
 	vfs->mf = mf;
 	vfs->next_mount_id = 20;
 	return 0;

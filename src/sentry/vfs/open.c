@@ -1,5 +1,7 @@
 /* open(2) semantics: resolution, O_CREAT/O_EXCL, access checks, truncation. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cvisor/err.h"
@@ -19,6 +21,7 @@
 #define O_CLOEXEC_ 02000000
 #define O_PATH_ 010000000
 #define O_TMPFILE_ 020200000
+#define O_TMPFILE_BIT_ 020000000
 #define S_IFMT_ 0170000
 #define S_IFDIR_ 0040000
 #define S_IFLNK_ 0120000
@@ -64,6 +67,8 @@ int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct 
 		return -EISDIR;
 	if ((r = vfs_permission(c, ino, access_mask(flags))) < 0)
 		return r;
+	if ((type == 0020000 || type == 0060000) && (p->mnt->flags & MNT_NODEV))
+		return -EACCES; /* device nodes on a nodev mount */
 	if (wants_write(flags) && type != 0020000 && type != 0010000 && type != 0140000 &&
 	    (p->mnt->flags & MNT_RDONLY))
 		return -EROFS;
@@ -85,9 +90,41 @@ int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct 
 	return 0;
 }
 
-/* O_CREAT: find or create the last component under its parent directory. */
 static int open_create(const struct walk_ctx *w, const char *name, int flags, uint32_t mode,
-		       struct path *res, bool *created)
+		       struct path *res, bool *created, int depth);
+
+/* O_CREAT on a symlink creates what it points to (its parent must exist), as Linux does. */
+static int create_through_link(const struct walk_ctx *w, const struct path *dir,
+			       struct inode *link, int flags, uint32_t mode, struct path *res,
+			       bool *created, int depth)
+{
+	struct walk_ctx at = *w;
+	char *target;
+	ssize_t n;
+	int r;
+
+	if (link->ops->get_link || !link->ops->readlink)
+		return 1; /* magic links (procfs) resolve to what exists */
+	if (depth >= SYMLINK_MAX_FOLLOW)
+		return -ELOOP;
+	if (!(target = malloc(4097)))
+		return -ENOMEM;
+	n = link->ops->readlink(link, target, 4096);
+	if (n <= 0) {
+		free(target);
+		return n < 0 ? (int)n : -ENOENT;
+	}
+	target[n] = 0;
+	at.start = *dir;
+	r = open_create(&at, target, flags, mode, res, created, depth + 1);
+	free(target);
+	return r;
+}
+
+/* O_CREAT: find or create the last component under its parent directory.  Returns 0 with
+ * *res when it created the file, 1 when the name exists (the caller resolves it). */
+static int open_create(const struct walk_ctx *w, const char *name, int flags, uint32_t mode,
+		       struct path *res, bool *created, int depth)
 {
 	char last[VFS_NAME_MAX + 1];
 	struct path dir;
@@ -107,13 +144,15 @@ static int open_create(const struct walk_ctx *w, const char *name, int flags, ui
 	d = vfs_lookup_child(dir.dentry, last);
 	if (!IS_ERR(d) && d->inode) {
 		pthread_mutex_unlock(&di->lock);
+		if (flags & O_EXCL_)
+			r = -EEXIST;
+		else if ((d->inode->mode & S_IFMT_) == S_IFLNK_ && !(flags & O_NOFOLLOW_))
+			r = create_through_link(w, &dir, d->inode, flags, mode, res, created, depth);
+		else
+			r = 1; /* exists: resolve normally */
 		dentry_put(d);
-		if (flags & O_EXCL_) {
-			path_put(&dir);
-			return -EEXIST;
-		}
 		path_put(&dir);
-		return 1; /* exists: resolve normally (following a final symlink) */
+		return r;
 	}
 	if (!IS_ERR(d))
 		dentry_put(d);
@@ -121,12 +160,12 @@ static int open_create(const struct walk_ctx *w, const char *name, int flags, ui
 		r = (int)PTR_ERR(d);
 		goto out;
 	}
-	if ((r = vfs_permission(w->cred, di, MAY_WRITE | MAY_EXEC)) < 0)
-		goto out;
 	if (dir.mnt->flags & MNT_RDONLY) {
 		r = -EROFS;
 		goto out;
 	}
+	if ((r = vfs_permission(w->cred, di, MAY_WRITE | MAY_EXEC)) < 0)
+		goto out;
 	if (!di->ops->create) {
 		r = -EACCES;
 		goto out;
@@ -152,6 +191,47 @@ out:
 	return r;
 }
 
+/* O_TMPFILE: an unnamed file in the directory `name`, named "#<ino>" for /proc. */
+static int open_tmpfile(const struct walk_ctx *w, const char *name, int flags, uint32_t mode,
+			struct file **out)
+{
+	struct path dir, p;
+	struct inode *di, *ino;
+	char nm[32];
+	int r;
+
+	if ((flags & (O_TMPFILE_ | O_CREAT_ | O_PATH_)) != O_TMPFILE_ ||
+	    (flags & O_ACCMODE_) == O_RDONLY_)
+		return -EINVAL;
+	if ((r = vfs_walk(w, name, LOOKUP_FOLLOW | LOOKUP_DIRECTORY, &dir)) < 0)
+		return r;
+	di = dir.dentry->inode;
+	if ((r = vfs_permission(w->cred, di, MAY_WRITE | MAY_EXEC)) < 0)
+		goto out;
+	r = (dir.mnt->flags & MNT_RDONLY) ? -EROFS : !di->ops->tmpfile ? -EOPNOTSUPP : 0;
+	if (r < 0)
+		goto out;
+	ino = di->ops->tmpfile(di, mode & 07777, !(flags & O_EXCL_), w->cred);
+	if (IS_ERR(ino)) {
+		r = (int)PTR_ERR(ino);
+		goto out;
+	}
+	snprintf(nm, sizeof(nm), "#%llu", (unsigned long long)ino->ino);
+	p.dentry = vfs_dentry_new_unlinked(dir.dentry, nm, ino);
+	if (IS_ERR(p.dentry)) {
+		inode_put(ino);
+		r = (int)PTR_ERR(p.dentry);
+		goto out;
+	}
+	p.mnt = dir.mnt;
+	mount_get(p.mnt);
+	r = vfs_open_path(&p, flags & ~(O_TMPFILE_ | O_EXCL_), NULL, w->task, out);
+	path_put(&p);
+out:
+	path_put(&dir);
+	return r;
+}
+
 int vfs_open(const struct walk_ctx *w, const char *name, int flags, uint32_t mode,
 	     struct file **out)
 {
@@ -160,12 +240,12 @@ int vfs_open(const struct walk_ctx *w, const char *name, int flags, uint32_t mod
 	struct path p;
 	int r;
 
-	if ((flags & O_TMPFILE_) == O_TMPFILE_)
-		return -EOPNOTSUPP;
+	if (flags & O_TMPFILE_BIT_)
+		return open_tmpfile(w, name, flags, mode, out);
 	if (flags & O_DIRECTORY_)
 		lf |= LOOKUP_DIRECTORY;
 	if (flags & O_CREAT_) {
-		r = open_create(w, name, flags, mode, &p, &created);
+		r = open_create(w, name, flags, mode, &p, &created, 0);
 		if (r < 0)
 			return r;
 		if (r == 1)

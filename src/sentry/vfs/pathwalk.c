@@ -94,9 +94,8 @@ static int step_dotdot(struct nd *nd)
 
 		set_cur(nd, &up);
 	}
-	struct dentry *parent = nd->cur.dentry->parent;
+	struct dentry *parent = vfs_dentry_parent(nd->cur.dentry);
 
-	dentry_get(parent);
 	dentry_put(nd->cur.dentry);
 	nd->cur.dentry = parent;
 	return 0;
@@ -330,7 +329,8 @@ int vfs_walk_parent(const struct walk_ctx *w, const char *name, unsigned flags,
 	return 0;
 }
 
-ssize_t vfs_path_name(const struct path *root, const struct path *p, char *buf, size_t n)
+/* vfs_path_name with the vfs's rename_lock held (names and parents stay put). */
+static ssize_t path_name_locked(const struct path *root, const struct path *p, char *buf, size_t n)
 {
 	const char *names[256];
 	struct path cur = *p;
@@ -366,4 +366,15 @@ ssize_t vfs_path_name(const struct path *root, const struct path *p, char *buf, 
 	}
 	buf[len] = 0;
 	return (ssize_t)len;
+}
+
+ssize_t vfs_path_name(const struct path *root, const struct path *p, char *buf, size_t n)
+{
+	struct vfs *vfs = p->mnt->sb->vfs;
+	ssize_t r;
+
+	pthread_mutex_lock(&vfs->rename_lock);
+	r = path_name_locked(root, p, buf, n);
+	pthread_mutex_unlock(&vfs->rename_lock);
+	return r;
 }
