@@ -12,12 +12,13 @@ struct super_block;
 struct file;
 struct inode;
 struct task;
+struct cred;
 struct fs_type;
 
 /*
- * hostfs over a host directory fd opened before the sentry confined itself.  proc_fd is an
- * fd of the host's /proc/self/fd, used to reopen O_PATH fds with other flags.  Takes
- * ownership of root_fd.  ERR_PTR on error.
+ * hostfs over a host directory fd (or, for a bind mount of a file, a file fd) opened before
+ * the sentry confined itself.  proc_fd is an fd of the host's /proc/self/fd, used to reopen
+ * O_PATH fds with other flags.  Takes ownership of root_fd.  ERR_PTR on error.
  */
 struct super_block *hostfs_new(struct vfs *vfs, int root_fd, int proc_fd, bool readonly);
 
@@ -41,5 +42,36 @@ int fifo_open(struct inode *ino, struct file *f, int flags, struct task *t);
 extern const struct fs_type proc_fs_type;
 extern const struct fs_type sysfs_fs_type;
 extern const struct fs_type devpts_fs_type;
+
+/*
+ * Mounts sb (a new superblock the caller keeps its reference to) at dest, an absolute path
+ * resolved from the sandbox root (symlinks stay inside it).  Missing directories are
+ * created on the way, and the mount point itself: a directory, or an empty file when sb's
+ * root is a file; read-only mounts are ignored for that, as runc creates mount points before
+ * remounting.  mnt_flags are MNT_*.  Returns 0 or -errno (-ENOTDIR, -EISDIR on a type
+ * mismatch).
+ */
+int vfs_mount_path(struct vfs *vfs, const char *dest, struct super_block *sb, unsigned mnt_flags,
+		   const char *source, const char *data);
+/*
+ * Fills the tmpfs mounted on /dev as runc does: null, zero, full, random, urandom and tty
+ * (character nodes with Linux's numbers; inode->rdev holds glibc's makedev(major, minor)
+ * layout everywhere), the fd, stdin, stdout, stderr and ptmx links, and shm/.  Returns 0 or
+ * -errno.
+ */
+int vfs_populate_dev(struct vfs *vfs);
+
+/* tmpfs (src/sentry/fs/tmpfs), for mounts: options size=, nr_inodes=, mode=, uid=, gid=. */
+extern const struct fs_type tmpfs_fs_type;
+
+/*
+ * memfd_create(2): a new unnamed tmpfs file of the sandbox's internal tmpfs, open O_RDWR,
+ * owned by c.  flags are MFD_ALLOW_SEALING (2), MFD_NOEXEC_SEAL (8), MFD_EXEC (0x10); the
+ * caller handles MFD_CLOEXEC.  Returns a new file or ERR_PTR.
+ */
+struct file *memfd_new(struct vfs *vfs, const char *name, unsigned flags, const struct cred *c);
+/* F_ADD_SEALS / F_GET_SEALS on f: -EINVAL unless f is a tmpfs file, -EPERM when sealed. */
+int memfd_add_seals(struct file *f, unsigned seals);
+int memfd_get_seals(struct file *f);
 
 #endif
