@@ -60,6 +60,27 @@ static struct inode *host_mknod(struct inode *dir, const char *name, uint32_t mo
 	return finish_create(dir, name, c);
 }
 
+static struct inode *host_tmpfile(struct inode *dir, uint32_t mode, bool linkable,
+				  const struct cred *c)
+{
+	int dfd = hostfs_reopen(dir, O_RDONLY | O_DIRECTORY), fd;
+
+	if (dfd < 0)
+		return ERR_PTR(dfd);
+	fd = openat(dfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC | (linkable ? 0 : O_EXCL), mode & 07777);
+	close(dfd);
+	if (fd < 0)
+		return ERR_PTR(-errno);
+	if (c && fchown(fd, c->fsuid, (dir->mode & S_ISGID) ? dir->gid : c->fsgid) < 0 &&
+	    errno != EPERM) {
+		int e = errno;
+
+		close(fd);
+		return ERR_PTR(-e);
+	}
+	return hostfs_inode_from_fd(dir->sb, fd);
+}
+
 static struct inode *host_symlink(struct inode *dir, const char *name, const char *target,
 				  const struct cred *c)
 {
@@ -197,6 +218,7 @@ const struct inode_ops hostfs_inode_ops = {
 	.unlink = host_unlink,
 	.rmdir = host_rmdir,
 	.rename = host_rename,
+	.tmpfile = host_tmpfile,
 	.readlink = hostfs_readlink,
 	.getattr = hostfs_getattr,
 	.setattr = host_setattr,

@@ -179,6 +179,7 @@ struct super_block *hostfs_new(struct vfs *vfs, int root_fd, int proc_fd, bool r
 	struct super_block *sb = sb_new(vfs, &hostfs_type, readonly ? 1 /* MS_RDONLY */ : 0);
 	struct host_sb *hsb;
 	struct inode *root;
+	struct stat st;
 	int fd;
 
 	if (IS_ERR(sb)) {
@@ -194,7 +195,11 @@ struct super_block *hostfs_new(struct vfs *vfs, int root_fd, int proc_fd, bool r
 	hsb->proc_fd = proc_fd;
 	sb->priv = hsb;
 	sb->sb_flags = SB_NO_DCACHE_NEG;
-	fd = openat(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	/* A bind mount of a single file has that file as its root. */
+	if (fstat(root_fd, &st) == 0 && !S_ISDIR(st.st_mode))
+		fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+	else
+		fd = openat(root_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	close(root_fd);
 	if (fd < 0) {
 		sb_put(sb);
