@@ -371,7 +371,8 @@ SYSCALL(dup3)
 	return do_dup3(t, IARG(0), IARG(1), IARG(2));
 }
 
-/* Implements Linux fcntl(2). Deviations: record locks and leases are not implemented yet. */
+/* Implements Linux fcntl(2). Deviations: leases are not implemented; F_SETLKW does not
+ * detect deadlocks (no EDEADLK). */
 SYSCALL(fcntl)
 {
 	int fd = IARG(0), cmd = IARG(1);
@@ -404,6 +405,18 @@ SYSCALL(fcntl)
 		pthread_mutex_lock(&f->pos_lock);
 		f->flags = (f->flags & ~settable) | ((unsigned)ARG(2) & settable);
 		pthread_mutex_unlock(&f->pos_lock);
+		break;
+	case 5: /* F_GETLK */
+	case 6: /* F_SETLK */
+	case 7: /* F_SETLKW */
+	case 36: /* F_OFD_GETLK */
+	case 37: /* F_OFD_SETLK */
+	case 38: /* F_OFD_SETLKW */
+		r = fcntl_lock(t, f, cmd, ARG(2));
+		break;
+	case 1033: /* F_ADD_SEALS */
+	case 1034: /* F_GET_SEALS */
+		r = fcntl_seals(f, cmd, ARG(2));
 		break;
 	default:
 		r = -EINVAL;

@@ -20,4 +20,21 @@ char *copy_in_path(struct task *t, uint64_t addr);
 char **copy_in_strv(struct task *t, uint64_t addr, size_t max_total);
 void free_strv(char **v);
 
+/* A path argument with the walk context of its dirfd (sys_fs.c). */
+struct at_path {
+	struct walk_ctx w;
+	struct path hold_root, hold_start;
+	char *name;
+};
+/* Copies the path and snapshots root and dirfd/cwd; 0 or -errno (nothing held then). */
+long at_path_get(struct task *t, int dirfd, uint64_t upath, struct at_path *ap);
+void at_path_put(struct at_path *ap);
+/* Resolves (dirfd, upath) to *p (new references) with LOOKUP_* flags. */
+long at_resolve(struct task *t, int dirfd, uint64_t upath, unsigned lookup, struct path *p);
+/* The umask of t's process. */
+uint32_t task_umask(struct task *t);
+/* fcntl(2) commands implemented elsewhere: record locks (sys_lock.c), seals (sys_memfd.c). */
+long fcntl_lock(struct task *t, struct file *f, int cmd, uint64_t arg);
+long fcntl_seals(struct file *f, int cmd, uint64_t arg);
+
 #endif
