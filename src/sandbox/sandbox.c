@@ -113,11 +113,8 @@ static int build_sentry(struct sandbox *sb, struct cv_err **err)
 	r = vfs_mount_root(&sb->k->vfs, rsb, spec->root_readonly ? MNT_RDONLY : 0, "rootfs");
 	if (r < 0)
 		return cv_err_set(err, -r, "mounting the rootfs");
-	for (size_t i = 0; i < spec->n_mounts; i++)
-		log_debug("mount of `%s` (%s) on `%s` is not supported yet: skipped",
-			  spec->mounts[i].source ? spec->mounts[i].source : "none",
-			  spec->mounts[i].type ? spec->mounts[i].type : "?",
-			  spec->mounts[i].destination);
+	if (sandbox_mount_all(sb->k, sb->cfg, sb->fds.proc_self, err) < 0)
+		return -1;
 	sb->k->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sb->k->notify_fd < 0)
 		return cv_err_set(err, errno, "eventfd");
