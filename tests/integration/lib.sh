@@ -33,12 +33,15 @@ platforms() {
 	done
 }
 
-# make_bundle DIR ARGS... : a bundle over $ROOTFS running ARGS.
+# make_bundle DIR ARGS... : a bundle over $ROOTFS running ARGS.  Optional: BUNDLE_MOUNTS, a
+# JSON list of OCI mounts; BUNDLE_READONLY=true for a read-only root; BUNDLE_CAPS=all for
+# every capability (as the native runs have).
 make_bundle() {
 	dir=$1
 	shift
 	mkdir -p "$dir"
-	GUEST_ENV="$GUEST_ENV" python3 - "$dir" "$ROOTFS" "$@" <<'PY'
+	GUEST_ENV="$GUEST_ENV" BUNDLE_MOUNTS="${BUNDLE_MOUNTS:-[]}" BUNDLE_READONLY="${BUNDLE_READONLY:-false}" \
+		BUNDLE_CAPS="${BUNDLE_CAPS:-}" python3 - "$dir" "$ROOTFS" "$@" <<'PY'
 import json, os, sys
 d, rootfs, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 cfg = {
@@ -46,19 +49,32 @@ cfg = {
     "process": {"terminal": False, "user": {"uid": 0, "gid": 0}, "args": args,
                 "env": os.environ["GUEST_ENV"].split(),
                 "cwd": "/", "noNewPrivileges": True},
-    "root": {"path": rootfs, "readonly": False},
+    "root": {"path": rootfs, "readonly": os.environ["BUNDLE_READONLY"] == "true"},
     "hostname": "cvisor-test",
-    "mounts": [],
+    "mounts": json.loads(os.environ["BUNDLE_MOUNTS"]),
     "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]},
 }
+if os.environ["BUNDLE_CAPS"] == "all":
+    caps = [l.split()[1] for l in open("/usr/include/linux/capability.h") if l.startswith("#define CAP_")
+            and l.split()[2].isdigit()]
+    cfg["process"]["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
 json.dump(cfg, open(d + "/config.json", "w"), indent=1)
 PY
 }
 
 # run_native OUT ARGS...: runs ARGS chrooted in $ROOTFS as pid 1 of a new pid namespace.
+# Optional: NATIVE_SETUP, shell commands run in the new mount namespace first (mounts
+# matching BUNDLE_MOUNTS), with @R@ standing for $ROOTFS.
 run_native() {
 	out=$1
 	shift
+	if [ -n "${NATIVE_SETUP:-}" ]; then
+		timeout "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --mount --uts \
+			/bin/sh -c "${NATIVE_SETUP//@R@/$ROOTFS}"' && exec chroot "$0" "$@"' "$ROOTFS" "$@" \
+			>"$out" 2>"$out.err" </dev/null
+		echo $?
+		return
+	fi
 	timeout "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --mount --uts chroot "$ROOTFS" "$@" \
 		>"$out" 2>"$out.err" </dev/null
 	echo $?
