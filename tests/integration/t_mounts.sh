@@ -75,6 +75,12 @@ for p in "${plats[@]}"; do
 	NATIVE_SETUP='mkdir -p @R@/mnt/t && mount -t tmpfs -o size=4m,mode=1777 tmpfs @R@/mnt/t' \
 		compare fs_tempfile_tmpfs "$p" /bin/fs_tempfile /mnt/t
 
+	# Permission checks for an unprivileged user, on the rootfs and on a tmpfs.
+	compare fs_perms_root "$p" /bin/fs_perms /tmp
+	BUNDLE_MOUNTS="[$(tmpfs_mount /mnt/t size=4m,mode=1777)]" \
+	NATIVE_SETUP='mkdir -p @R@/mnt/t && mount -t tmpfs -o size=4m,mode=1777 tmpfs @R@/mnt/t' \
+		compare fs_perms_tmpfs "$p" /bin/fs_perms /mnt/t
+
 	# size=, mode=, statfs, ENOSPC, shared mappings.
 	BUNDLE_MOUNTS="[$(tmpfs_mount /mnt/small size=256k,mode=0750,uid=0,gid=0)]" \
 	NATIVE_SETUP='mkdir -p @R@/mnt/small && mount -t tmpfs -o size=256k,mode=0750 tmpfs @R@/mnt/small' \

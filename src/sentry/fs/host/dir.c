@@ -137,7 +137,7 @@ static int set_times(struct inode *ino, const struct vfs_attr *a)
 	return utimensat(HSB(ino->sb)->proc_fd, path, ts, 0) < 0 ? -errno : 0;
 }
 
-static int host_setattr(struct inode *ino, const struct vfs_attr *a)
+static int apply_attr(struct inode *ino, const struct vfs_attr *a)
 {
 	int fd = HI(ino)->fd, r;
 
@@ -167,6 +167,16 @@ static int host_setattr(struct inode *ino, const struct vfs_attr *a)
 	if (a->valid & (ATTR_ATIME | ATTR_MTIME | ATTR_ATIME_NOW | ATTR_MTIME_NOW))
 		return set_times(ino, a);
 	return 0;
+}
+
+static int host_setattr(struct inode *ino, const struct vfs_attr *a)
+{
+	struct linux_statx x;
+	int r = apply_attr(ino, a);
+
+	/* Permission checks use the inode's mode and ids: keep them current. */
+	hostfs_getattr(ino, &x);
+	return r;
 }
 
 static int host_open(struct inode *ino, struct file *f, int flags, struct task *t)
