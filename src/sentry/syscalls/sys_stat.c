@@ -334,7 +334,16 @@ SYSCALL(getdents64)
 	return r;
 }
 
-static long do_statfs(struct task *t, struct inode *ino, uint64_t ubuf)
+/* statfs f_flags from the mount: ST_RDONLY, ST_NOSUID, ST_NODEV, ST_NOEXEC (and ST_VALID). */
+static int64_t mount_st_flags(const struct mount *mnt)
+{
+	if (!mnt)
+		return 0;
+	return 0x20 | ((mnt->flags & MNT_RDONLY) ? 1 : 0) | ((mnt->flags & MNT_NOSUID) ? 2 : 0) |
+	       ((mnt->flags & MNT_NODEV) ? 4 : 0) | ((mnt->flags & MNT_NOEXEC) ? 8 : 0);
+}
+
+static long do_statfs(struct task *t, struct mount *mnt, struct inode *ino, uint64_t ubuf)
 {
 	struct linux_statfs st;
 	long r;
@@ -350,6 +359,8 @@ static long do_statfs(struct task *t, struct inode *ino, uint64_t ubuf)
 		st.f_namelen = 255;
 		st.f_frsize = 4096;
 	}
+	if (mnt)
+		st.f_flags = (st.f_flags & ~0x2fll) | mount_st_flags(mnt);
 	return copy_out_all(t, ubuf, &st, sizeof(st));
 }
 
@@ -361,7 +372,7 @@ SYSCALL(statfs)
 
 	if (r < 0)
 		return r;
-	r = do_statfs(t, p.dentry->inode, ARG(1));
+	r = do_statfs(t, p.mnt, p.dentry->inode, ARG(1));
 	path_put(&p);
 	return r;
 }
@@ -374,7 +385,7 @@ SYSCALL(fstatfs)
 
 	if (!f)
 		return -EBADF;
-	r = f->inode ? do_statfs(t, f->inode, ARG(1)) : -EINVAL;
+	r = f->inode ? do_statfs(t, f->path.mnt, f->inode, ARG(1)) : -EINVAL;
 	file_put(f);
 	return r;
 }

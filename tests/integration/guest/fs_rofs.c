@@ -4,6 +4,7 @@
  * or renames from the root (EXDEV).
  */
 #include <sys/mman.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
@@ -65,12 +66,23 @@ static void tmp_is_writable(void)
 	CHECK("rmdir /tmp/d", rmdir("/tmp/d"));
 }
 
+static void flags(const char *path)
+{
+	struct statvfs sv;
+
+	if (statvfs(path, &sv) == 0)
+		printf("statvfs %s: rdonly=%d nosuid=%d\n", path, !!(sv.f_flag & ST_RDONLY),
+		       !!(sv.f_flag & ST_NOSUID));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
 		printf("needs a read-only root (t_mounts.sh)\n");
 		return 0;
 	}
+	flags("/");
+	flags("/tmp");
 	root_is_readonly();
 	tmp_is_writable();
 	return 0;
