@@ -64,6 +64,13 @@ void tty_set_winsize(struct tty *tty, const struct linux_winsize *ws);
 void tty_master_close(struct tty *tty);
 
 /*
+ * Makes tty the controlling terminal of the session `leader` leads (its sid is its tgid),
+ * with the leader's group in the foreground, as TIOCSCTTY does; a session it served before
+ * loses it.  For the container's init and its console.  kernel->lock held.
+ */
+void tty_set_ctty_locked(struct tty *tty, struct thread_group *leader);
+
+/*
  * The controlling terminal of tg's session, for /proc/<pid>/stat: its device number (Linux
  * encoding, 0 if none) and foreground group (-1 if none).  kernel->lock held.
  */

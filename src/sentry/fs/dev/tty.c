@@ -246,8 +246,8 @@ static ssize_t master_write_once(struct tty *tty, const uint8_t *buf, size_t n)
 	for (int sig = 1; sigs; sig++, sigs >>= 1)
 		if (sigs & 1)
 			tty_signal_fg(tty, sig);
-	if (got)
-		waitqueue_wake(&tty->swq, LINUX_POLLIN);
+	if (got) /* input to read, and output room after ^Q or a flush */
+		waitqueue_wake(&tty->swq, LINUX_POLLIN | LINUX_POLLOUT);
 	if (echoed)
 		waitqueue_wake(&tty->mwq, LINUX_POLLIN);
 	return (ssize_t)got;

@@ -174,12 +174,22 @@ void tty_drop_session(struct tty *tty)
 	pthread_mutex_unlock(&tty->k->lock);
 }
 
+void tty_set_ctty_locked(struct tty *tty, struct thread_group *leader)
+{
+	struct tty *old = session_ctty_locked(tty->k, leader->sid);
+
+	if (old && old != tty)
+		detach_locked(old);
+	detach_locked(tty);
+	leader->ctty = tty;
+	tty->session = leader->sid;
+	tty->pgrp = leader->pgid;
+}
+
 /* Makes tty the terminal of t's session (kernel->lock held; t leads it). */
 static void attach_locked(struct tty *tty, struct task *t)
 {
-	t->tg->ctty = tty;
-	tty->session = t->tg->sid;
-	tty->pgrp = t->tg->pgid;
+	tty_set_ctty_locked(tty, t->tg);
 }
 
 void tty_maybe_acquire(struct tty *tty, struct task *t)

@@ -340,7 +340,9 @@ static void isig(struct tty *tty, uint8_t c, int sig, uint64_t *sigs)
 /* Is there room for one more byte?  ICANON keeps the last slot for a line end. */
 static bool iroom(const struct tty *tty, bool line_end)
 {
-	return icount(tty) < TTY_IBUF - (line_end ? 1 : 2);
+	bool reserve = !line_end && lflag(tty, LINUX_ICANON);
+
+	return icount(tty) < TTY_IBUF - (reserve ? 2 : 1);
 }
 
 /* An ordinary byte: echoed and queued.  Returns false when the queue is full. */

@@ -207,9 +207,6 @@ static const struct kfs_ops root_ops = {
 	.iterate = root_iterate,
 };
 
-extern const struct kfs_ops proc_meminfo_ops, proc_stat_global_ops, proc_uptime_ops,
-	proc_loadavg_ops, proc_filesystems_ops, proc_cpuinfo_ops;
-
 const struct kfs_entry proc_root_entries[] = {
 	{"self", S_IFLNK_ | 0777, &self_ops, NULL},
 	{"thread-self", S_IFLNK_ | 0777, &self_ops, "thread"},
@@ -219,6 +216,7 @@ const struct kfs_entry proc_root_entries[] = {
 	PROC_FILE("stat", 0444, proc_stat_global_ops),
 	PROC_FILE("uptime", 0444, proc_uptime_ops),
 	PROC_FILE("loadavg", 0444, proc_loadavg_ops),
+	PROC_FILE("vmstat", 0444, proc_vmstat_ops),
 	PROC_FILE("filesystems", 0444, proc_filesystems_ops),
 	PROC_CONST("version", "Linux version " PROC_UTS_RELEASE " (cvisor@cvisor) (gcc) "
 			      PROC_UTS_VERSION "\n"),

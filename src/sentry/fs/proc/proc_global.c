@@ -78,6 +78,29 @@ static int meminfo_show(struct kfs_node *n, struct task *t, struct sbuf *s)
 	return 0;
 }
 
+/* /proc/vmstat: page counts from the memory file; event counters the sentry does not keep
+ * are zero. */
+static int vmstat_show(struct kfs_node *n, struct task *t, struct sbuf *s)
+{
+	static const char *const zero[] = {
+		"nr_inactive_anon", "nr_inactive_file", "nr_active_file", "nr_unevictable",
+		"nr_slab_reclaimable", "nr_slab_unreclaimable", "nr_mapped", "nr_file_pages",
+		"nr_dirty", "nr_writeback", "nr_shmem", "nr_page_table_pages", "nr_kernel_stack",
+		"pgpgin", "pgpgout", "pswpin", "pswpout", "pgfree", "pgactivate", "pgdeactivate",
+		"pgfault", "pgmajfault", "pgrefill", "pgsteal_kswapd", "pgsteal_direct",
+		"pgscan_kswapd", "pgscan_direct", "oom_kill",
+	};
+	uint64_t total, used;
+
+	mem_totals(proc_kernel(n), &total, &used);
+	sbuf_printf(s, "nr_free_pages %llu\nnr_active_anon %llu\nnr_anon_pages %llu\n",
+		    (unsigned long long)((total - used) / PAGE_SIZE),
+		    (unsigned long long)(used / PAGE_SIZE), (unsigned long long)(used / PAGE_SIZE));
+	for (size_t i = 0; i < ARRAY_SIZE(zero); i++)
+		sbuf_printf(s, "%s 0\n", zero[i]);
+	return 0;
+}
+
 static uint64_t uptime_ns(struct kernel *k)
 {
 	return clock_mono_ns() - k->boot_mono_ns;
@@ -140,6 +163,7 @@ static int filesystems_show(struct kfs_node *n, struct task *t, struct sbuf *s)
 }
 
 const struct kfs_ops proc_meminfo_ops = {.show = meminfo_show};
+const struct kfs_ops proc_vmstat_ops = {.show = vmstat_show};
 const struct kfs_ops proc_stat_global_ops = {.show = stat_show};
 const struct kfs_ops proc_uptime_ops = {.show = uptime_show};
 const struct kfs_ops proc_loadavg_ops = {.show = loadavg_show};

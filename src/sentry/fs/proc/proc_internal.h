@@ -58,6 +58,8 @@ struct path proc_ns_root(struct kernel *k);
 struct mount *proc_mount_of(struct super_block *sb);
 
 /* proc_global.c, proc_cpuinfo.c, proc_sys.c */
+extern const struct kfs_ops proc_meminfo_ops, proc_stat_global_ops, proc_uptime_ops,
+	proc_loadavg_ops, proc_filesystems_ops, proc_cpuinfo_ops, proc_vmstat_ops;
 extern const struct kfs_entry proc_root_entries[];
 extern const struct kfs_entry proc_sys_entries[];
 int proc_cpuinfo_show(struct kfs_node *n, struct task *t, struct sbuf *s);

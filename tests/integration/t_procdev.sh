@@ -1,0 +1,61 @@
+#!/bin/bash
+# /proc, /dev, /dev/pts and /sys as Docker's config.json mounts them: guest programs that
+# read /proc fields, use the devices and drive a pty, natively (the same mounts made in the
+# run's own mount namespace) and in cvisor; stdout and exit status must match.
+. "$(dirname "$0")/lib.sh"
+
+compare() { # NAME PLAT ARGS...
+	name=$1 plat=$2
+	shift 2
+	nrc=$(run_native "$WORK/$name.native" "$@")
+	crc=$(run_cvisor "$plat" "$WORK/$name.$plat" "$@")
+	if [ "$nrc" = "$crc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.$plat"; then
+		ok "$name [$plat] (exit $crc)"
+	else
+		not_ok "$name [$plat]: native exit $nrc, cvisor exit $crc"
+		diff "$WORK/$name.native" "$WORK/$name.$plat" | head -20 | sed 's/^/#   /'
+		sed 's/^/#   stderr: /' "$WORK/$name.$plat.err" | head -10
+	fi
+}
+
+# Docker's default mounts (reference/docker/bundles-seen/docker-config.json), minus mqueue.
+export BUNDLE_MOUNTS='[
+ {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+ {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+  "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+ {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+  "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+ {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+  "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+ {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}]'
+# The same natively, with the device nodes and links runc creates.
+export NATIVE_SETUP='mount -t proc -o nosuid,noexec,nodev proc @R@/proc &&
+ mount -t tmpfs -o nosuid,mode=755,size=65536k tmpfs @R@/dev &&
+ mkdir @R@/dev/pts @R@/dev/shm &&
+ mount -t devpts -o nosuid,noexec,newinstance,ptmxmode=0666,mode=0620,gid=5 devpts @R@/dev/pts &&
+ mount -t tmpfs -o nosuid,noexec,nodev,mode=1777,size=65536k shm @R@/dev/shm &&
+ mknod -m 666 @R@/dev/null c 1 3 && mknod -m 666 @R@/dev/zero c 1 5 &&
+ mknod -m 666 @R@/dev/full c 1 7 && mknod -m 666 @R@/dev/random c 1 8 &&
+ mknod -m 666 @R@/dev/urandom c 1 9 && mknod -m 666 @R@/dev/tty c 5 0 &&
+ ln -s pts/ptmx @R@/dev/ptmx && ln -s /proc/self/fd @R@/dev/fd &&
+ ln -s /proc/self/fd/0 @R@/dev/stdin && ln -s /proc/self/fd/1 @R@/dev/stdout &&
+ ln -s /proc/self/fd/2 @R@/dev/stderr &&
+ mount -t sysfs -o ro,nosuid,noexec,nodev sysfs @R@/sys'
+# Native runs are root with every capability: so are these containers.
+export BUNDLE_CAPS=all
+
+mapfile -t plats < <(platforms)
+for p in "${plats[@]}"; do
+	case $p in
+	*:*)
+		skip "procdev [${p%%:*}]: ${p#*:}"
+		continue
+		;;
+	esac
+	compare proc_self "$p" /bin/proc_self mounted alpha "beta gamma"
+	compare proc_global "$p" /bin/proc_global mounted
+	compare devices "$p" /bin/devices mounted
+	compare pty "$p" /bin/pty mounted
+	compare busybox_ps "$p" /bin/sh -c 'sleep 5 & sleep 0.3; ps -o stat,args; kill $!'
+done
+tap_end
