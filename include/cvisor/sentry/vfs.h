@@ -36,6 +36,8 @@ struct file;
 struct super_block;
 struct vfs;
 struct path;
+struct pipe;
+struct epoll_links;
 struct file_lock_ctx;
 
 /* ---- ops tables ---------------------------------------------------------------------- */
@@ -166,6 +168,7 @@ struct inode {
 	uint32_t mode; /* S_IFMT bits and permissions */
 	uint32_t uid, gid;
 	uint32_t nlink;
+	struct pipe *pipe; /* a FIFO's pipe while it is open (src/sentry/fs/pipe), under lock */
 	uint64_t rdev;
 	uint64_t size;
 	struct linux_timespec atime, mtime, ctime;
@@ -218,6 +221,7 @@ struct file {
 	int64_t pos;
 	void *priv;
 	char *anon_name;  /* "pipe:[123]", "anon_inode:[eventfd]" ... for readlink of /proc fds */
+	struct epoll_links *epoll_links; /* epolls watching this file (src/sentry/fs/epoll) */
 	struct task *lock_owner_hint;
 };
 
@@ -352,6 +356,11 @@ int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct 
 /* An inode of the sandbox's anonymous filesystem (pipes, sockets, eventfd, epoll...), with
  * one reference; NULL on ENOMEM. */
 struct inode *anon_inode_new(struct vfs *vfs, uint32_t mode);
+/* A file of its own anonymous inode of mode (0600 for event files, as Linux shows them) with
+ * ops, flags, priv and anon_name `name`; one reference, or ERR_PTR (priv is the caller's to
+ * free then). */
+struct file *anon_file_new(struct vfs *vfs, uint32_t mode, const struct file_ops *ops,
+			   unsigned flags, const char *name, void *priv);
 int vfs_getattr(struct inode *ino, struct linux_statx *st);
 /* Fills a struct stat from an inode. */
 int vfs_stat(struct inode *ino, struct linux_stat *st);

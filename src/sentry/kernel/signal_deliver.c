@@ -144,6 +144,13 @@ bool task_handle_signals(struct task *t)
 
 	for (;;) {
 		if (!task_signal_pending(t)) {
+			/* No handler ran after ppoll/pselect6/epoll_pwait/sigsuspend: the temporary
+			 * mask goes now, and signals it held back get their turn. */
+			if (t->restore_sigmask) {
+				t->restore_sigmask = false;
+				signal_set_mask(t, t->saved_sigmask);
+				continue;
+			}
 			resolve_restart_no_handler(t);
 			return true;
 		}
@@ -170,6 +177,13 @@ bool task_handle_signals(struct task *t)
 		uint64_t h = t->tg->sighand->act[info.signo - 1].handler;
 
 		if (h == LINUX_SIG_IGN) {
+			signal_recalc(t);
+			pthread_mutex_unlock(&k->lock);
+			continue;
+		}
+		if (h == LINUX_SIG_DFL && t->tg->tgid == 1 && info.signo != 9 && info.signo != 19) {
+			/* init ignores signals it has no handler for, even ones it had blocked
+			 * (queued for sigwait or signalfd), as Linux's SIGNAL_UNKILLABLE does. */
 			signal_recalc(t);
 			pthread_mutex_unlock(&k->lock);
 			continue;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cvisor/sentry/event_files.h"
 #include "cvisor/sentry/kernel.h"
 #include "kernel_internal.h"
 
@@ -170,12 +171,15 @@ static bool prepare_signal(struct thread_group *tg, int sig)
 }
 
 /* init ignores signals it has no handler for; SIGKILL/SIGSTOP only from outside (pid 0). */
-static bool init_protected(struct thread_group *tg, const struct linux_siginfo *info)
+static bool init_protected(struct thread_group *tg, const struct linux_siginfo *info,
+			   linux_sigset_t blocked)
 {
 	int sig = info->signo;
 
 	if (tg->tgid != 1 || tg->sighand->act[sig - 1].handler != LINUX_SIG_DFL)
 		return false;
+	if (blocked & sigset_bit(sig))
+		return false; /* queued, as Linux does: sigwait and signalfd may take it */
 	if ((sig == SIGKILL_ || sig == SIGSTOP_) && info->code <= 0 && info->u.kill.pid == 0)
 		return false;
 	return true;
@@ -199,7 +203,8 @@ int signal_send_thread_locked(struct task *t, const struct linux_siginfo *info)
 
 	if (sig < 1 || sig > LINUX_NSIG)
 		return -EINVAL;
-	if (t->state >= TASK_ZOMBIE || !prepare_signal(tg, sig) || init_protected(tg, info))
+	if (t->state >= TASK_ZOMBIE || !prepare_signal(tg, sig) ||
+	    init_protected(tg, info, t->sigmask))
 		return 0;
 	if (sig_ignored(tg, sig) && !(t->sigmask & sigset_bit(sig)))
 		return 0;
@@ -209,6 +214,7 @@ int signal_send_thread_locked(struct task *t, const struct linux_siginfo *info)
 	}
 	if ((r = pending_add(&t->pending, info)) < 0)
 		return r;
+	signalfd_notify(t->k); /* signalfd readers and pollers */
 	signal_recalc(t);
 	if (t->interrupted)
 		task_interrupt(t);
@@ -231,7 +237,7 @@ int signal_send_group_locked(struct thread_group *tg, const struct linux_siginfo
 
 	if (sig < 1 || sig > LINUX_NSIG)
 		return -EINVAL;
-	if (tg->zombie || !prepare_signal(tg, sig) || init_protected(tg, info))
+	if (tg->zombie || !prepare_signal(tg, sig) || init_protected(tg, info, tg->leader->sigmask))
 		return 0;
 	t = pick_thread(tg, sig);
 	if (sig_ignored(tg, sig) && t)
@@ -242,6 +248,7 @@ int signal_send_group_locked(struct thread_group *tg, const struct linux_siginfo
 	}
 	if ((r = pending_add(&tg->shared_pending, info)) < 0)
 		return r;
+	signalfd_notify(tg->leader->k);
 	if (t) {
 		signal_recalc(t);
 		task_interrupt(t);

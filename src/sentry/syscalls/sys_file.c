@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cvisor/sentry/pipe.h"
 #include "syscalls_internal.h"
 
 #define IO_CHUNK (256u << 10)
@@ -21,6 +22,7 @@
 #define F_GETFL_ 3
 #define F_SETFL_ 4
 #define F_DUPFD_CLOEXEC_ 1030
+#define F_SETPIPE_SZ_ 1031
 #define F_GETPIPE_SZ_ 1032
 #define FD_CLOEXEC_ 1
 
@@ -417,6 +419,10 @@ SYSCALL(fcntl)
 	case 1033: /* F_ADD_SEALS */
 	case 1034: /* F_GET_SEALS */
 		r = fcntl_seals(f, cmd, ARG(2));
+		break;
+	case F_SETPIPE_SZ_:
+	case F_GETPIPE_SZ_:
+		r = pipe_fcntl(f, t, cmd, ARG(2));
 		break;
 	default:
 		r = -EINVAL;

@@ -2,6 +2,7 @@
  * /proc/<pid>/fd. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cvisor/err.h"
 #include "cvisor/sentry/vfs.h"
@@ -34,4 +35,25 @@ struct inode *anon_inode_new(struct vfs *vfs, uint32_t mode)
 	if (ino)
 		ino->mode = mode;
 	return ino;
+}
+
+struct file *anon_file_new(struct vfs *vfs, uint32_t mode, const struct file_ops *ops,
+			   unsigned flags, const char *name, void *priv)
+{
+	struct inode *ino = anon_inode_new(vfs, mode);
+	struct file *f;
+
+	if (!ino)
+		return ERR_PTR(-ENOMEM);
+	f = file_new(NULL, ino, ops, flags);
+	inode_put(ino);
+	if (IS_ERR(f))
+		return f;
+	if (!(f->anon_name = strdup(name))) {
+		f->ops = NULL;
+		file_put(f);
+		return ERR_PTR(-ENOMEM);
+	}
+	f->priv = priv;
+	return f;
 }

@@ -6,6 +6,7 @@
 #include "cvisor/err.h"
 #include "cvisor/sentry/filelock.h"
 #include "cvisor/sentry/mm.h"
+#include "cvisor/sentry/poll.h"
 #include "cvisor/sentry/vfs.h"
 
 #define O_ACCMODE_ 3
@@ -75,6 +76,8 @@ void file_put(struct file *f)
 		return;
 	if (f->inode && f->inode->locks)
 		file_lock_release_file(f);
+	if (f->epoll_links)
+		epoll_file_release(f); /* before release: epolls may be polling f right now */
 	if (f->ops && f->ops->release)
 		f->ops->release(f);
 	if (f->inode)
@@ -96,31 +99,49 @@ static bool writable(const struct file *f)
 	return (acc == O_WRONLY_ || acc == O_RDWR_) && !(f->flags & O_PATH_);
 }
 
+/*
+ * Only regular files and directories serialise I/O on the file position (Linux's
+ * FMODE_ATOMIC_POS): pipes, sockets and devices block in read/write, and a mutex held there
+ * would make a second reader or writer of the same description wait uninterruptibly.
+ */
+static bool atomic_pos(const struct file *f)
+{
+	uint32_t type = file_mode(f) & 0170000;
+
+	return type == 0100000 || type == 0040000;
+}
+
 ssize_t vfs_read(struct file *f, struct task *t, void *buf, size_t n)
 {
+	bool lock = atomic_pos(f);
 	ssize_t r;
 
 	if (!readable(f))
 		return -EBADF;
 	if (!f->ops || !f->ops->read)
 		return -EINVAL;
-	pthread_mutex_lock(&f->pos_lock);
+	if (lock)
+		pthread_mutex_lock(&f->pos_lock);
 	r = f->ops->read(f, t, buf, n, &f->pos);
-	pthread_mutex_unlock(&f->pos_lock);
+	if (lock)
+		pthread_mutex_unlock(&f->pos_lock);
 	return r;
 }
 
 ssize_t vfs_write(struct file *f, struct task *t, const void *buf, size_t n)
 {
+	bool lock = atomic_pos(f);
 	ssize_t r;
 
 	if (!writable(f))
 		return -EBADF;
 	if (!f->ops || !f->ops->write)
 		return -EINVAL;
-	pthread_mutex_lock(&f->pos_lock);
+	if (lock)
+		pthread_mutex_lock(&f->pos_lock);
 	r = f->ops->write(f, t, buf, n, &f->pos);
-	pthread_mutex_unlock(&f->pos_lock);
+	if (lock)
+		pthread_mutex_unlock(&f->pos_lock);
 	return r;
 }
 
@@ -207,7 +228,7 @@ long vfs_ioctl(struct file *f, struct task *t, unsigned cmd, uint64_t arg)
 unsigned vfs_poll(struct file *f, struct poll_table *pt)
 {
 	if (!f->ops || !f->ops->poll)
-		return 0x1 | 0x4; /* POLLIN | POLLOUT */
+		return 0x1 | 0x4 | 0x40 | 0x100; /* POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM */
 	return f->ops->poll(f, pt);
 }
 

@@ -191,7 +191,7 @@ static int host_open(struct inode *ino, struct file *f, int flags, struct task *
 	if (S_ISBLK(ino->mode))
 		return -EACCES; /* host block devices in a rootfs are never opened */
 	if (S_ISFIFO(ino->mode))
-		hflags |= O_NONBLOCK;
+		return fifo_open(ino, f, flags, t); /* a sandbox pipe; the host FIFO is not opened */
 	if (S_ISDIR(ino->mode))
 		hflags = O_RDONLY | O_DIRECTORY;
 	fd = hostfs_reopen(ino, hflags);

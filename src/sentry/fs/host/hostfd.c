@@ -1,12 +1,14 @@
 /*
  * Files over host fds: the container's stdio, inherited from whoever ran `create`.  Reads
- * and writes wait for readiness with task_host_wait, so a signal interrupts them.
+ * and writes wait for readiness with task_host_wait, so a signal interrupts them; poll,
+ * select and epoll learn of readiness from the sandbox's host fd watcher (struct host_watch).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -16,12 +18,14 @@
 #include "cvisor/err.h"
 #include "cvisor/sentry/fs.h"
 #include "cvisor/sentry/kernel.h"
+#include "cvisor/sentry/poll.h"
 #include "cvisor/sentry/task.h"
 #include "cvisor/sentry/vfs.h"
 
 struct hostfd {
 	int fd;
 	bool seekable;
+	struct host_watch hw; /* readiness for poll, select and epoll */
 };
 
 static int fdof(const struct file *f)
@@ -122,17 +126,14 @@ static long hostfd_ioctl(struct file *f, struct task *t, unsigned cmd, uint64_t 
 
 static unsigned hostfd_poll(struct file *f, struct poll_table *pt)
 {
-	struct pollfd p = {.fd = fdof(f), .events = POLLIN | POLLOUT};
-
-	if (poll(&p, 1, 0) < 0)
-		return 0;
-	return (unsigned)p.revents;
+	return host_watch_poll(&((struct hostfd *)f->priv)->hw, pt);
 }
 
 static void hostfd_release(struct file *f)
 {
 	struct hostfd *h = f->priv;
 
+	host_watch_stop(&h->hw);
 	close(h->fd);
 	free(h);
 }
@@ -145,6 +146,30 @@ static const struct file_ops hostfd_ops = {
 	.poll = hostfd_poll,
 	.release = hostfd_release,
 };
+
+/* The same for host files the host cannot poll (regular files, /dev/null): as in Linux, they
+ * are always ready and epoll refuses them (EPERM). */
+static const struct file_ops hostfd_nopoll_ops = {
+	.read = hostfd_read,
+	.write = hostfd_write,
+	.llseek = hostfd_llseek,
+	.ioctl = hostfd_ioctl,
+	.release = hostfd_release,
+};
+
+/* Can the host poll fd?  Asked once, of a throwaway host epoll. */
+static bool host_pollable(int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	bool ok;
+
+	if (ep < 0)
+		return true;
+	ok = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0 || errno != EPERM;
+	close(ep);
+	return ok;
+}
 
 static int hostfd_getattr(struct inode *ino, struct linux_statx *x)
 {
@@ -188,7 +213,8 @@ struct file *hostfd_file_new(struct vfs *vfs, int fd, unsigned flags)
 	ino->priv = (void *)(intptr_t)fd;
 	h->fd = fd;
 	h->seekable = S_ISREG(st.st_mode);
-	f = file_new(NULL, ino, &hostfd_ops, flags);
+	host_watch_init(&h->hw, fd);
+	f = file_new(NULL, ino, host_pollable(fd) ? &hostfd_ops : &hostfd_nopoll_ops, flags);
 	inode_put(ino);
 	sb_put(sb);
 	if (IS_ERR(f)) {
