@@ -146,6 +146,16 @@ struct dentry *vfs_dentry_add(struct dentry *dir, const char *name, struct inode
 	return d ? d : ERR_PTR(-ENOMEM);
 }
 
+struct dentry *vfs_dentry_new_unlinked(struct dentry *dir, const char *name, struct inode *ino)
+{
+	struct dentry *d = dentry_alloc(name, dir, ino);
+
+	if (!d)
+		return ERR_PTR(-ENOMEM);
+	d->dead = true;
+	return d;
+}
+
 void vfs_dentry_drop(struct dentry *d)
 {
 	struct dentry *dir = d->parent;
@@ -175,4 +185,95 @@ void vfs_dentry_forget(struct dentry *dir, const char *name)
 	pthread_mutex_unlock(&dir->lock);
 	if (d)
 		dentry_put(d);
+}
+
+struct dentry *vfs_dentry_parent(struct dentry *d)
+{
+	struct dentry *p;
+
+	pthread_mutex_lock(&d->lock);
+	p = d->parent;
+	dentry_get(p);
+	pthread_mutex_unlock(&d->lock);
+	return p;
+}
+
+/* Locks two directories' dentries (distinct or the same) in address order. */
+static void lock_pair(struct dentry *a, struct dentry *b)
+{
+	if (a == b) {
+		pthread_mutex_lock(&a->lock);
+		return;
+	}
+	pthread_mutex_lock(&(a < b ? a : b)->lock);
+	pthread_mutex_lock(&(a < b ? b : a)->lock);
+}
+
+static void unlock_pair(struct dentry *a, struct dentry *b)
+{
+	pthread_mutex_unlock(&a->lock);
+	if (a != b)
+		pthread_mutex_unlock(&b->lock);
+}
+
+/*
+ * Renames move dentries, not copies: `..` and getcwd of processes inside a moved directory
+ * must follow it.  Only renames (under vfs->rename_lock) take two parent locks, so the
+ * address order cannot deadlock against the one-lock-at-a-time cache users.  d->parent
+ * changes under d->lock too, for vfs_dentry_parent.
+ */
+void vfs_dentry_move(struct dentry *d, struct dentry *newdir, const char *name)
+{
+	struct dentry *old = d->parent, *stale;
+	char *nn = strdup(name), *on;
+
+	if (!nn) {
+		vfs_dentry_drop(d); /* out of memory: forget it, the next lookup rebuilds it */
+		return;
+	}
+	lock_pair(old, newdir);
+	stale = cache_find(newdir, name);
+	if (stale) {
+		cache_unlink(stale);
+		__atomic_store_n(&stale->dead, true, __ATOMIC_RELEASE);
+	}
+	if (!d->dead)
+		cache_unlink(d);
+	pthread_mutex_lock(&d->lock);
+	on = d->name;
+	d->name = nn;
+	dentry_get(newdir);
+	d->parent = newdir;
+	pthread_mutex_unlock(&d->lock);
+	if (!d->dead) {
+		d->next_sibling = newdir->children;
+		newdir->children = d;
+	}
+	unlock_pair(old, newdir);
+	free(on);
+	dentry_put(old);
+	if (stale)
+		dentry_put(stale);
+}
+
+void vfs_dentry_exchange(struct dentry *a, struct dentry *b)
+{
+	struct dentry *pa = a->parent, *pb = b->parent;
+	char *n;
+
+	lock_pair(pa, pb);
+	cache_unlink(a);
+	cache_unlink(b);
+	lock_pair(a, b);
+	n = a->name;
+	a->name = b->name;
+	b->name = n;
+	a->parent = pb;
+	b->parent = pa;
+	unlock_pair(a, b);
+	a->next_sibling = pb->children;
+	pb->children = a;
+	b->next_sibling = pa->children;
+	pa->children = b;
+	unlock_pair(pa, pb);
 }
