@@ -28,8 +28,6 @@ int control_listen(const char *state_dir, struct cv_err **err);
 int control_serve(const struct sandbox_config *cfg, int listen_fd, struct kernel *k,
 		  int (*start)(void *arg, char *why, size_t n), void *arg);
 
- * --network=host. */
-
 /* Applies config.json's mounts in order (mounts.c); bind sources are opened on the host, so
  * this runs before confinement.  proc_fd is the host's /proc/self/fd for hostfs. */
 int sandbox_mount_all(struct kernel *k, const struct sandbox_config *cfg, int proc_fd,
