@@ -11,6 +11,9 @@
  *
  * Inode numbers are a hash of the parent's number and the name, so they stay the same
  * across the fresh lookups a volatile (SB_VOLATILE) filesystem makes.
+ *
+ * Lock order: an open file's snapshot lock, then whatever `show` takes (kernel->lock, then
+ * fd_table/fs_struct locks, mm->lock).  vfs->mount_lock is taken alone.
  */
 #ifndef CV_SENTRY_FS_KERNFS_H
 #define CV_SENTRY_FS_KERNFS_H
