@@ -141,6 +141,29 @@ static void test_enospc(void **state)
 	file_put(file);
 }
 
+/* nr_inodes= counts the root too; a removed file gives its inode back. */
+static void test_nr_inodes(void **state)
+{
+	struct fixture *f = *state;
+	struct super_block *sb = tmpfs_fs_type.mount(&f->vfs, "tmpfs", "nr_inodes=3", 0);
+	struct walk_ctx w = f->w;
+	struct path at;
+
+	assert_false(IS_ERR(sb));
+	assert_int_equal(vfs_mkdir(&f->w, "/small", 0755), 0);
+	assert_int_equal(vfs_walk(&f->w, "/small", 0, &at), 0);
+	assert_int_equal(vfs_mount_at(&f->vfs, &at, sb, NULL, 0, "tmpfs", "nr_inodes=3"), 0);
+	path_put(&at);
+	sb_put(sb);
+	assert_int_equal(vfs_mkdir(&w, "/small/a", 0755), 0);
+	assert_int_equal(vfs_mknod(&w, "/small/b", 0100644, 0), 0);
+	assert_int_equal(vfs_mknod(&w, "/small/c", 0100644, 0), -ENOSPC);
+	assert_int_equal(vfs_unlink(&w, "/small/b"), 0);
+	assert_int_equal(vfs_symlink(&w, "a", "/small/c"), 0);
+	assert_ptr_equal(tmpfs_fs_type.mount(&f->vfs, "tmpfs", "bogus=1", 0), ERR_PTR(-EINVAL));
+	assert_ptr_equal(tmpfs_fs_type.mount(&f->vfs, "tmpfs", "size=12q", 0), ERR_PTR(-EINVAL));
+}
+
 struct names {
 	char seen[16][16];
 	int n;
@@ -219,6 +242,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_namespace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dir_moves_with_rename, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nr_inodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_positions, setup, teardown),
 		cmocka_unit_test(test_locks),
 	};
