@@ -104,6 +104,8 @@ unsigned tty_slave_poll(struct tty *tty, struct poll_table *pt);
 /* A slave file opens / closes. */
 int tty_slave_open(struct tty *tty, struct task *t, int flags);
 void tty_slave_release(struct tty *tty);
+/* Feeds input through the line discipline (signals sent, readers woken); bytes taken. */
+size_t tty_receive(struct tty *tty, const uint8_t *buf, size_t n);
 /* One more master side (TIOCGPTPEER does not count; ptmx opens do). */
 void tty_master_get(struct tty *tty);
 

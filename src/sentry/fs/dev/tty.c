@@ -227,18 +227,13 @@ void tty_master_get(struct tty *tty)
 	tty_get(tty);
 }
 
-/* One step of input from the master: bytes taken, 0 when the queue is full, or -EIO. */
-static ssize_t master_write_once(struct tty *tty, const uint8_t *buf, size_t n)
+size_t tty_receive(struct tty *tty, const uint8_t *buf, size_t n)
 {
 	uint64_t sigs = 0;
 	size_t got, out_before;
 	bool echoed;
 
 	pthread_mutex_lock(&tty->lock);
-	if (tty->slaves == 0) {
-		pthread_mutex_unlock(&tty->lock);
-		return -EIO;
-	}
 	out_before = tty->ohead;
 	got = ldisc_receive(tty, buf, n, &sigs);
 	echoed = tty->ohead != out_before;
@@ -250,7 +245,20 @@ static ssize_t master_write_once(struct tty *tty, const uint8_t *buf, size_t n)
 		waitqueue_wake(&tty->swq, LINUX_POLLIN | LINUX_POLLOUT);
 	if (echoed)
 		waitqueue_wake(&tty->mwq, LINUX_POLLIN);
-	return (ssize_t)got;
+	return got;
+}
+
+/* One step of input from the master: bytes taken, 0 when the queue is full, or -EIO. */
+static ssize_t master_write_once(struct tty *tty, const uint8_t *buf, size_t n)
+{
+	int slaves;
+
+	pthread_mutex_lock(&tty->lock);
+	slaves = tty->slaves;
+	pthread_mutex_unlock(&tty->lock);
+	if (!slaves)
+		return -EIO;
+	return (ssize_t)tty_receive(tty, buf, n);
 }
 
 /* One step of output to the master: bytes taken, 0 when there is none, or -EIO. */

@@ -1,7 +1,8 @@
 /*
  * Terminal ioctls, on either side of a pty (the master's termios is the slave's, as on
- * Linux).  Deviations: TIOCPKT packet mode and TIOCSTI are refused; TIOCGPTPEER opens the
- * slave through the master's devpts mount.
+ * Linux).  Deviations: TIOCPKT packet mode is refused; TIOCSTI needs CAP_SYS_ADMIN (as on
+ * Linux built without legacy TIOCSTI); TIOCGPTPEER opens the slave through the master's
+ * devpts mount; TIOCEXCL is not supported.
  */
 #include <errno.h>
 #include <string.h>
@@ -168,6 +169,19 @@ static long open_peer(struct tty *tty, struct task *t, struct file *f, uint64_t 
 	return r;
 }
 
+/* TIOCSTI: one byte of input as if typed; CAP_SYS_ADMIN only (Linux without legacy TIOCSTI). */
+static long push_input(struct tty *tty, struct task *t, uint64_t arg)
+{
+	uint8_t c;
+
+	if (!cred_capable(t->cred, CAP_SYS_ADMIN_))
+		return -EIO;
+	if (copy_in_all(t, arg, &c, 1) < 0)
+		return -EFAULT;
+	tty_receive(tty, &c, 1);
+	return 0;
+}
+
 /* The ioctls only the master side answers. */
 static long master_ioctl(struct tty *tty, struct task *t, struct file *f, unsigned cmd,
 			 uint64_t arg)
@@ -251,7 +265,7 @@ long tty_ioctl(struct tty *tty, struct task *t, bool master, struct file *f, uns
 	case LINUX_TIOCGSID:
 		return tty_ioctl_jobctl(tty, t, master, f, cmd, arg);
 	case LINUX_TIOCSTI:
-		return cred_capable(t->cred, CAP_SYS_ADMIN_) ? -EINVAL : -EIO;
+		return push_input(tty, t, arg);
 	default:
 		return master ? master_ioctl(tty, t, f, cmd, arg) : -ENOTTY;
 	}
