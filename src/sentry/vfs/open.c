@@ -164,6 +164,10 @@ static int open_create(const struct walk_ctx *w, const char *name, int flags, ui
 		r = -EROFS;
 		goto out;
 	}
+	if (dir.dentry->dead) {
+		r = -ENOENT; /* the directory was removed */
+		goto out;
+	}
 	if ((r = vfs_permission(w->cred, di, MAY_WRITE | MAY_EXEC)) < 0)
 		goto out;
 	if (!di->ops->create) {

@@ -175,6 +175,18 @@ static void cwd_follows_rename(void)
 	chdir("/");
 }
 
+/* A removed directory that is still the cwd: nothing can be created in it. */
+static void removed_cwd(void)
+{
+	mkdir(P("/gone"), 0755);
+	CHECK("chdir gone", chdir(P("/gone")));
+	CHECK("rmdir the cwd", rmdir(P("/gone")));
+	CHECK_FD("create in the removed cwd", open("f", O_WRONLY | O_CREAT, 0644));
+	CHECK("mkdir in the removed cwd", mkdir("d", 0755));
+	CHECK_FD("open . of the removed cwd", open(".", O_RDONLY));
+	chdir("/");
+}
+
 static void links(void)
 {
 	struct stat st;
@@ -210,6 +222,7 @@ int main(int argc, char **argv)
 	removal();
 	renames();
 	cwd_follows_rename();
+	removed_cwd();
 	links();
 	rm_rf(D);
 	printf("done\n");
