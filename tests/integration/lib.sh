@@ -24,6 +24,10 @@ platforms() {
 	local listed
 	listed=$("$CVISOR" platforms 2>/dev/null)
 	for p in ptrace systrap kvm; do
+		case " ${CV_TEST_PLATFORMS:-ptrace systrap kvm} " in
+		*" $p "*) ;;
+		*) echo "$p:not selected (CV_TEST_PLATFORMS)"; continue ;;
+		esac
 		line=$(echo "$listed" | grep "^$p ")
 		case $line in
 		*" usable"*) echo "$p" ;;
@@ -69,13 +73,13 @@ run_native() {
 	out=$1
 	shift
 	if [ -n "${NATIVE_SETUP:-}" ]; then
-		timeout "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --mount --uts \
+		timeout -k 5 "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --kill-child --mount --uts \
 			/bin/sh -c "${NATIVE_SETUP//@R@/$ROOTFS}"' && exec chroot "$0" "$@"' "$ROOTFS" "$@" \
 			>"$out" 2>"$out.err" </dev/null
 		echo $?
 		return
 	fi
-	timeout "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --mount --uts chroot "$ROOTFS" "$@" \
+	timeout -k 5 "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --kill-child --mount --uts chroot "$ROOTFS" "$@" \
 		>"$out" 2>"$out.err" </dev/null
 	echo $?
 }

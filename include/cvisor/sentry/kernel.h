@@ -25,6 +25,7 @@ struct thread_group;
 struct file;
 struct futex_table;
 struct ktimer_base;
+struct vdso;
 struct net_ns;
 struct poll_ctx;
 
@@ -195,6 +196,7 @@ struct kernel {
 	struct futex_table *futex;
 	struct net_ns *net;    /* names of bound unix sockets (src/sentry/net) */
 	struct ktimer_base *timers; /* ktimer.h */
+	struct vdso *vdso;          /* vdso.h */
 	int notify_fd;         /* eventfd written when the last task exits after shutdown, or -1 */
 	struct poll_ctx *poll_ctx; /* host fd watcher, epoll nesting lock (kernel/host_poll.c) */
 };

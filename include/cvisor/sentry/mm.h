@@ -254,11 +254,13 @@ int mm_dontneed(struct mm *mm, uint64_t addr, uint64_t len);
 int mm_mincore(struct mm *mm, uint64_t addr, uint64_t len, uint8_t *vec);
 
 /*
- * Resolves an application fault at addr.  access is ACCESS_* or 0 when unknown.  Returns 0
- * when the application may retry, -EFAULT (SIGSEGV, SEGV_MAPERR), -EACCES (SEGV_ACCERR),
- * -EIO (SIGBUS), or -ENOMEM.
+ * Resolves an application fault at addr.  access is ACCESS_* or 0 when unknown.  With an
+ * unknown access on a page already mapped with all its VMA allows, the fault may be stale
+ * (another thread mapped the page meanwhile): it is retried unless `repeated` says the same
+ * instruction faulted on the same address last time.  Returns 0 when the application may
+ * retry, -EFAULT (SIGSEGV, SEGV_MAPERR), -EACCES (SEGV_ACCERR), -EIO (SIGBUS), or -ENOMEM.
  */
-int mm_handle_fault(struct mm *mm, uint64_t addr, unsigned access);
+int mm_handle_fault(struct mm *mm, uint64_t addr, unsigned access, bool repeated);
 
 /*
  * Copies between the sentry and application memory, faulting pages in as needed but never

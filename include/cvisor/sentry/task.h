@@ -106,6 +106,7 @@ struct task {
 	struct sigpending pending;     /* [K] */
 	struct linux_stack altstack;   /* [T] */
 	uint64_t fault_trapno, fault_err, fault_cr2; /* [T] last hardware fault, for frames */
+	uint64_t last_fault_addr, last_fault_rip;    /* [T] to tell stale faults from real ones */
 	int interrupted;               /* atomic: something for the task loop to look at */
 	bool killed;                   /* [K] SIGKILL or group exit: leave at once */
 

@@ -9,6 +9,7 @@
 #include "cvisor/platform.h"
 #include "cvisor/sentry/futex.h"
 #include "cvisor/sentry/ktimer.h"
+#include "cvisor/sentry/vdso.h"
 #include "cvisor/sentry/net.h"
 #include "cvisor/sentry/poll.h"
 #include "cvisor/sentry/syscall.h"
@@ -47,6 +48,11 @@ struct kernel *kernel_new(struct platform *p, const struct kernel_config *cfg)
 	r = vfs_init(&k->vfs, &k->mf);
 	if (r == 0 && (r = ktimer_start(k)) < 0)
 		vfs_destroy(&k->vfs);
+	if (r == 0 && (r = vdso_init(k)) < 0) {
+		vdso_fini(k);
+	ktimer_stop(k);
+		vfs_destroy(&k->vfs);
+	}
 	if (r < 0) {
 		memfile_destroy(&k->mf);
 		futex_table_free(k->futex);

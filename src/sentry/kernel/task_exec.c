@@ -15,6 +15,7 @@
 #include "cvisor/platform.h"
 #include "cvisor/sentry/futex.h"
 #include "cvisor/sentry/loader.h"
+#include "cvisor/sentry/vdso.h"
 #include "kernel_internal.h"
 
 #define BINPRM_BUF 256
@@ -131,8 +132,8 @@ static int parse_script(const char *buf, size_t n, const char *path, char ***arg
 	return *interp_out ? 0 : -ENOMEM;
 }
 
-static void fill_auxv(struct task *t, struct stack_params *sp, const struct elf_loaded *main_ld,
-		      const struct elf_loaded *interp_ld)
+static void fill_auxv(struct task *t, struct mm *mm, struct stack_params *sp,
+		      const struct elf_loaded *main_ld, const struct elf_loaded *interp_ld)
 {
 	uint32_t a, b, c, d;
 
@@ -156,8 +157,8 @@ static void fill_auxv(struct task *t, struct stack_params *sp, const struct elf_
 	auxv_push(sp, AT_EXECFN, 0);
 	auxv_push(sp, AT_PLATFORM, 0);
 	auxv_push(sp, AT_MINSIGSTKSZ, ALIGN_UP(cpu_fpu_size() + 1024, 16));
-	if (t->mm && t->mm->vdso_base)
-		auxv_push(sp, AT_SYSINFO_EHDR, t->mm->vdso_base);
+	if (mm->vdso_base)
+		auxv_push(sp, AT_SYSINFO_EHDR, mm->vdso_base);
 }
 
 /* Reads PT_INTERP, opens and maps the interpreter into mm. */
@@ -215,7 +216,9 @@ static int load_elf(struct task *t, struct exec_image *im, char *const *envp)
 		goto out;
 	im->mm->brk_start = im->mm->brk = main_ld.end;
 	im->entry = img->has_interp ? interp_ld.entry : main_ld.entry;
-	fill_auxv(t, &sp, &main_ld, img->has_interp ? &interp_ld : NULL);
+	if ((r = vdso_map(t->k, im->mm)) < 0)
+		goto out;
+	fill_auxv(t, im->mm, &sp, &main_ld, img->has_interp ? &interp_ld : NULL);
 	if ((rsp = stack_build(im->mm, &sp)) < 0)
 		goto stack_err;
 	im->sp = (uint64_t)rsp;

@@ -38,10 +38,17 @@ static void kill_group(struct task *t, int sig)
 
 static void handle_fault(struct task *t, const struct trap *tr)
 {
-	int r = mm_handle_fault(t->mm, tr->addr, tr->access);
+	bool repeated = t->last_fault_addr == tr->addr && t->last_fault_rip == t->cpu.regs.rip;
+	int r = mm_handle_fault(t->mm, tr->addr, tr->access, repeated);
 
+	t->last_fault_addr = tr->addr;
+	t->last_fault_rip = t->cpu.regs.rip;
 	if (r == 0)
 		return;
+	t->last_fault_addr = t->last_fault_rip = 0;
+	log_debug("task %d: fault at %#llx (rip %#llx, access %#x): %s", t->tid,
+		  (unsigned long long)tr->addr, (unsigned long long)t->cpu.regs.rip, tr->access,
+		  strerror(-r));
 	t->fault_trapno = 14;
 	t->fault_cr2 = tr->addr;
 	t->fault_err = PF_USER | ((tr->access & ACCESS_WRITE) ? PF_WRITE : 0) |
@@ -69,6 +76,8 @@ static void handle_signal_trap(struct task *t, const struct trap *tr)
 	/* A #GP from cpuid (CPUID faulting) arrives as SIGSEGV/SI_KERNEL. */
 	if (tr->signo == 11 && tr->code == LINUX_SI_KERNEL && cpuid_emulate(t))
 		return;
+	log_debug("task %d: signal %d code %d addr %#llx at rip %#llx", t->tid, tr->signo, tr->code,
+		  (unsigned long long)tr->addr, (unsigned long long)t->cpu.regs.rip);
 	t->fault_trapno = tr->trapno >= 0 ? (uint64_t)tr->trapno : 0;
 	t->fault_err = 0;
 	t->fault_cr2 = 0;
@@ -87,6 +96,7 @@ static void run_once(struct task *t)
 	}
 	switch (tr.kind) {
 	case TRAP_SYSCALL:
+		t->last_fault_addr = 0; /* progress: a later identical fault is new */
 		syscall_dispatch(t);
 		break;
 	case TRAP_FAULT:

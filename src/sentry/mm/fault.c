@@ -223,7 +223,7 @@ static int check_access(const struct vma *v, unsigned access)
 	return 0;
 }
 
-static int fault_locked(struct mm *mm, uint64_t addr, unsigned access)
+static int fault_locked(struct mm *mm, uint64_t addr, unsigned access, bool repeated)
 {
 	uint64_t page = addr & PAGE_MASK, *pte;
 	struct vma *v = mm_find_vma_grow(mm, addr);
@@ -236,7 +236,7 @@ static int fault_locked(struct mm *mm, uint64_t addr, unsigned access)
 		return r;
 	pte = pt_slot(&mm->pt, page, false);
 	if (pte && *pte && !access && (r = infer_access(v, *pte, &access)) < 0)
-		return r;
+		return repeated ? r : 0;
 	if ((!pte || !*pte) && !v->obj) {
 		/* Fault-around: a run of fresh anonymous pages, mapped in one call. */
 		size_t n = absent_run(mm, page, MIN(FAULT_AROUND_PAGES, (v->end - page) / PAGE_SIZE));
@@ -253,7 +253,7 @@ static int fault_locked(struct mm *mm, uint64_t addr, unsigned access)
 	return mm_map_ptes(mm, v, page, 1);
 }
 
-int mm_handle_fault(struct mm *mm, uint64_t addr, unsigned access)
+int mm_handle_fault(struct mm *mm, uint64_t addr, unsigned access, bool repeated)
 {
 	int r;
 
@@ -261,7 +261,7 @@ int mm_handle_fault(struct mm *mm, uint64_t addr, unsigned access)
 		return -EFAULT;
 	pthread_mutex_lock(&mm->lock);
 	mm->faults++;
-	r = fault_locked(mm, addr, access);
+	r = fault_locked(mm, addr, access, repeated);
 	pthread_mutex_unlock(&mm->lock);
 	return r;
 }
