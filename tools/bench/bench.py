@@ -101,8 +101,11 @@ def parse_bench_line(out, name):
     for line in out.splitlines():
         if line.startswith("BENCH name=" + name + " "):
             kv = dict(f.split("=", 1) for f in line.split()[1:])
-            return {"ns": float(kv["ns"]), "min": float(kv["min"]), "max": float(kv["max"]),
-                    "iters": int(kv["iters"]), "reps": int(kv["reps"])}
+            v = {"ns": float(kv["ns"]), "min": float(kv["min"]), "max": float(kv["max"]),
+                 "iters": int(kv["iters"]), "reps": int(kv["reps"])}
+            if "pinned" in kv:  # the ping-pongs asked for CPU 0: did sched_setaffinity succeed?
+                v["pinned"] = kv["pinned"] == "1"
+            return v
     return None
 
 
@@ -152,6 +155,8 @@ def run_micro(subjects, cfg):
                                  "max": max(v["max"] for v in vs),
                                  "iters": vs[0]["iters"], "reps": sum(v["reps"] for v in vs),
                                  "rounds": vs}
+            if "pinned" in vs[0]:
+                res[name][s.name]["pinned"] = all(v.get("pinned") for v in vs)
     return res
 
 
@@ -337,7 +342,7 @@ def make_subjects(cfg, rootfs, workdir, tmp):
             s.reason = "build/cvisor not built: %s does not exist" % cvisor
         elif plat == "kvm" and not os.path.exists("/dev/kvm"):
             s.reason = "no /dev/kvm"
-        s.version = cfg.git_rev if not cfg.cvisor else "%s (given with --cvisor)" % cvisor
+        s.version = cfg.git_rev + (" (%s)" % cvisor if cfg.cvisor else "")
         subjects.append(s)
     return subjects
 
@@ -430,6 +435,7 @@ def main():
         subjects = [s for s in subjects if s.name in keep]
     meta = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(t_start)),
             "quick": cfg.quick, "machine": machine(), "load_start": loadavg(),
+            "invocation": os.environ.get("BENCH_INVOCATION", "tools/bench/bench.py"),
             "git_rev": cfg.git_rev,
             "settings": {"micro_rounds": cfg.rounds, "micro_rep_ms": cfg.rep_ms,
                          "micro_reps": cfg.reps, "micro_timeout_s": cfg.micro_timeout,

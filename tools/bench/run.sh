@@ -61,6 +61,9 @@ start=$(date +%s)
 # bench.py cleans up its containers itself; this catches a harness killed mid-run.
 # On ^C or TERM, bench.py gets TERM and deletes its containers; cleanup.py catches the rest.
 cleanup() { $PY tools/bench/cleanup.py "$work" >/dev/null 2>&1 || true; }
+# How this run was started, for the report's header.
+if [ -n "${MAKELEVEL:-}" ]; then how="make bench"; else how=tools/bench/run.sh; fi
+export BENCH_INVOCATION="$how${quick:+ QUICK=1}${*:+ $*}"
 $PY tools/bench/bench.py --build "$BUILD" $quick --git-rev "$rev" \
 	--cvisor-unbuilt "$cvisor_unbuilt" "$@" &
 bench=$!

@@ -1,5 +1,6 @@
-/* Futex ping-pong between two threads of one process: per round trip, two FUTEX_WAKEs and two
- * FUTEX_WAITs that block (no spinning), i.e. two cross-thread wake-ups.
+/* Futex ping-pong between two threads of one process pinned to CPU 0 (see bench_pin_cpu0): per
+ * round trip, two FUTEX_WAKEs and two FUTEX_WAITs that block (no spinning), i.e. two
+ * cross-thread wake-ups.
  * usage: futex_pingpong [bench opts] */
 #include "bench.h"
 #include <linux/futex.h>
@@ -49,6 +50,7 @@ int main(int argc, char **argv)
 
 	bench_parse(argc, argv, &o);
 	bench_name = "futex_pingpong";
+	bench_pin_cpu0();
 	r = pthread_create(&t, NULL, peer, NULL);
 	if (r)
 		bench_fail("pthread_create", r);

@@ -1,5 +1,6 @@
-/* 1-byte pipe ping-pong between two processes: per round trip, two writes, two reads and
- * two wake-ups of a blocked reader. usage: pipe_pingpong [bench opts] */
+/* 1-byte pipe ping-pong between two processes pinned to CPU 0 (see bench_pin_cpu0): per round
+ * trip, two writes, two reads and two wake-ups of a blocked reader.
+ * usage: pipe_pingpong [bench opts] */
 #include "bench.h"
 #include <sys/wait.h>
 
@@ -40,6 +41,7 @@ int main(int argc, char **argv)
 
 	bench_parse(argc, argv, &o);
 	bench_name = "pipe_pingpong";
+	bench_pin_cpu0();
 	if (pipe(down) < 0 || pipe(up) < 0)
 		bench_fail("pipe", errno);
 	pid = fork();
