@@ -127,7 +127,7 @@ int sandbox_mount_all(struct kernel *k, const struct sandbox_config *cfg, int pr
 		if (!strcmp(m->destination, "/dev") && !m->bind && !strcmp(m->type, "tmpfs"))
 			dev_tmpfs = true;
 	}
-	if (dev_tmpfs && (r = vfs_populate_dev(&k->vfs)) < 0)
+	if (dev_tmpfs && (r = vfs_populate_dev(&k->vfs, spec->process.terminal)) < 0)
 		return cv_err_set(err, -r, "creating the device nodes in /dev");
 	return 0;
 }

@@ -56,10 +56,10 @@ int vfs_mount_path(struct vfs *vfs, const char *dest, struct super_block *sb, un
 /*
  * Fills the tmpfs mounted on /dev as runc does: null, zero, full, random, urandom and tty
  * (character nodes with Linux's numbers; inode->rdev holds glibc's makedev(major, minor)
- * layout everywhere), the fd, stdin, stdout, stderr and ptmx links, and shm/.  Returns 0 or
- * -errno.
+ * layout everywhere), the fd, stdin, stdout, stderr and ptmx links, shm/, and with console
+ * (process.terminal) a console node (5, 1).  Returns 0 or -errno.
  */
-int vfs_populate_dev(struct vfs *vfs);
+int vfs_populate_dev(struct vfs *vfs, bool console);
 
 /* tmpfs (src/sentry/fs/tmpfs), for mounts: options size=, nr_inodes=, mode=, uid=, gid=. */
 extern const struct fs_type tmpfs_fs_type;

@@ -144,7 +144,7 @@ static const struct {
 	{"stderr", "/proc/self/fd/2"}, {"ptmx", "pts/ptmx"},
 };
 
-int vfs_populate_dev(struct vfs *vfs)
+int vfs_populate_dev(struct vfs *vfs, bool console)
 {
 	struct path dev;
 	int r;
@@ -158,6 +158,8 @@ int vfs_populate_dev(struct vfs *vfs)
 		r = make_child(&dev, dev_links[i].name, S_IFLNK_ | 0777, 0, dev_links[i].target, NULL);
 	if (r == 0)
 		r = make_child(&dev, "shm", S_IFDIR_ | 01777, 0, NULL, NULL);
+	if (r == 0 && console) /* runc binds the pty there; this node opens the same console */
+		r = make_child(&dev, "console", S_IFCHR_ | 0620, (5 << 8) | 1, NULL, NULL);
 	path_put(&dev);
 	return r;
 }
