@@ -119,8 +119,12 @@ int sandbox_mount_all(struct kernel *k, const struct sandbox_config *cfg, int pr
 				continue;
 			return -1;
 		}
-		r = vfs_mount_path(&k->vfs, m->destination, sb, mnt_flags(m),
-				   m->source ? m->source : m->type, m->data);
+		r = 0;
+		if (m->tmpcopyup && !m->bind && !strcmp(m->type, "tmpfs"))
+			r = vfs_copy_up(&k->vfs, m->destination, sb);
+		if (r == 0)
+			r = vfs_mount_path(&k->vfs, m->destination, sb, mnt_flags(m),
+					   m->source ? m->source : m->type, m->data);
 		sb_put(sb);
 		if (r < 0)
 			return cv_err_set(err, -r, "mounting on `%s`", m->destination);

@@ -86,6 +86,16 @@ for p in "${plats[@]}"; do
 	NATIVE_SETUP='mkdir -p @R@/mnt/small && mount -t tmpfs -o size=256k,mode=0750 tmpfs @R@/mnt/small' \
 		compare fs_tmpfs "$p" /bin/fs_tmpfs /mnt/small
 
+	# runc's tmpcopyup: a tmpfs over /data starts with /data's content; the rootfs keeps it.
+	BUNDLE_MOUNTS="[$(tmpfs_mount /data size=4m,tmpcopyup)]" \
+	NATIVE_SETUP='mkdir -p /tmp/cvisor-copyup-$$ && mount -t tmpfs -o size=4m tmpfs /tmp/cvisor-copyup-$$ && cp -a @R@/data/. /tmp/cvisor-copyup-$$/ && mount --bind /tmp/cvisor-copyup-$$ @R@/data' \
+		compare tmpcopyup "$p" /bin/sh -c 'ls -ln /data; cat /data/link-to-lines; echo new >/data/new; ls /data'
+	if [ -e "$ROOTFS/data/new" ]; then
+		not_ok "tmpcopyup [$p]: a write went to the rootfs"
+	else
+		ok "tmpcopyup [$p]: the rootfs is untouched"
+	fi
+
 	# A read-only root with a writable tmpfs on it.
 	BUNDLE_READONLY=true BUNDLE_MOUNTS="[$(tmpfs_mount /tmp size=1m)]" \
 	NATIVE_SETUP='mount --bind @R@ @R@ && mount -o remount,bind,ro @R@ && mount -t tmpfs -o size=1m tmpfs @R@/tmp' \

@@ -54,6 +54,12 @@ extern const struct fs_type devpts_fs_type;
 int vfs_mount_path(struct vfs *vfs, const char *dest, struct super_block *sb, unsigned mnt_flags,
 		   const char *source, const char *data);
 /*
+ * runc's tmpcopyup: copies the content of the directory dest (if any) into sb's root before
+ * sb is mounted there (files, directories, symlinks, nodes; modes, owners, times).  Returns
+ * 0 or -errno (-ENOSPC when it does not fit).
+ */
+int vfs_copy_up(struct vfs *vfs, const char *dest, struct super_block *sb);
+/*
  * Fills the tmpfs mounted on /dev as runc does: null, zero, full, random, urandom and tty
  * (character nodes with Linux's numbers; inode->rdev holds glibc's makedev(major, minor)
  * layout everywhere), the fd, stdin, stdout, stderr and ptmx links, shm/, and with console
