@@ -4,7 +4,8 @@ demo:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) tools/demo.sh
 
-# make bench [QUICK=1]: cvisor against native, runc and runsc; writes docs/performance.{md,png}.
+# make bench [QUICK=1]: cvisor against native, runc and runsc; writes docs/performance.{md,png}
+# (QUICK=1: a smoke test, into build/bench/performance.{md,png}).
 # A failed cvisor build does not stop it: the cvisor rows are skipped with the build's error.
 BENCH_BUILD_LOG = $(BUILD)/bench/cvisor-build.log
 bench:

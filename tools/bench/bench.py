@@ -410,8 +410,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--build", default="build")
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--out-md", default="docs/performance.md")
-    ap.add_argument("--out-png", default="docs/performance.png")
+    ap.add_argument("--out-md", help="default: docs/performance.md, with --quick "
+                    "BUILD/bench/performance.md (a smoke test must not overwrite the docs)")
+    ap.add_argument("--out-png", help="default: next to --out-md")
     ap.add_argument("--cvisor-unbuilt", default="", help="why build/cvisor is not usable")
     ap.add_argument("--cvisor", default="", help="another cvisor binary than BUILD/cvisor")
     ap.add_argument("--git-rev", default="unknown")
@@ -422,6 +423,13 @@ def main():
     # run.sh forwards ^C as TERM: exit through the finally below, which deletes containers.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = os.path.abspath(os.path.join(cfg.build, "bench"))
+    if not cfg.out_md:
+        cfg.out_md = os.path.join(workdir, "performance.md") if cfg.quick else \
+            "docs/performance.md"
+        if cfg.quick and os.path.exists("docs/performance.md"):
+            shutil.copy("docs/performance.md", cfg.out_md)  # the prose around the results
+    if not cfg.out_png:
+        cfg.out_png = os.path.splitext(cfg.out_md)[0] + ".png"
     rootfs = os.path.join(workdir, "rootfs")
     tmp = "/dev/shm/cvbench-%d" % os.getpid()
     os.makedirs(tmp)
