@@ -1,7 +1,7 @@
 """Removes what an interrupted benchmark run left behind: containers in the private --root of
 every OCI subject (each root records its runtime's command line in a `.cli` file), their
-cgroups under /cvbench, and the native scratch directories /dev/shm/cvbench-<pid> of harness
-processes that are gone.
+cgroups under /cvbench (also those of harness processes that are gone), and the native
+scratch directories /dev/shm/cvbench-<pid> of harness processes that are gone.
 
 usage: cleanup.py WORKDIR   (WORKDIR: build/bench)
 """
@@ -24,6 +24,10 @@ def main():
         for cid in leftover_ids(root):
             procs.run(argv[:1] + ["--root", root] + argv[1:] + ["delete", "--force", cid], 30)
             rmdir_cgroups(cid)
+    for d in glob.glob("/sys/fs/cgroup/*/cvbench/cvb-*"):  # ids are cvb-<harness pid>-<n>
+        pid = os.path.basename(d).split("-")[1]
+        if not os.path.exists("/proc/" + pid):
+            rmdir_cgroups(os.path.basename(d), wait_s=0)
     for d in glob.glob("/dev/shm/cvbench-*"):
         pid = d.rsplit("-", 1)[1]
         if pid.isdigit() and not os.path.exists("/proc/" + pid):

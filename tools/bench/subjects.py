@@ -209,17 +209,34 @@ def _tail(path, rc):
     return "exit %s: %s" % (rc, lines[-1][:160] if lines else "no output")
 
 
-def rmdir_cgroups(cid):
-    """Removes the (empty) cgroups a runtime left for cid under /cvbench, in every hierarchy."""
+def rmdir_cgroups(cid, wait_s=5.0):
+    """Removes the (empty) cgroups a runtime left for cid under /cvbench, in every hierarchy,
+    and /cvbench itself when empty. A killed sandbox can take a moment to leave its cgroup
+    (a VM's memory is torn down first), so busy ones are retried for up to wait_s."""
     base = "/sys/fs/cgroup"
     if not os.path.isdir(base):
         return
-    for hier in [base] + [os.path.join(base, h) for h in os.listdir(base)]:
-        for d in (os.path.join(hier, "cvbench", cid), os.path.join(hier, "cvbench")):
+    hiers = [base] + [os.path.join(base, h) for h in os.listdir(base)]
+    todo = [os.path.join(h, "cvbench", cid) for h in hiers]
+    end = time.monotonic() + wait_s
+    while todo:
+        busy = []
+        for d in todo:
             try:
                 os.rmdir(d)
-            except OSError:
+            except FileNotFoundError:
                 pass
+            except OSError:
+                busy.append(d)
+        todo = busy
+        if not todo or time.monotonic() > end:
+            break
+        time.sleep(0.1)
+    for h in hiers:
+        try:
+            os.rmdir(os.path.join(h, "cvbench"))
+        except OSError:
+            pass
 
 
 def read_line(fd, want, timeout):
