@@ -82,6 +82,7 @@ struct platform_opts {
 	int memfd;         /* the memory file: every mapped page comes from it */
 	void *mem_base;    /* the sentry's own mapping of the whole memory file */
 	uint64_t mem_size; /* size of the memory file and of that mapping */
+	int dev_fd;        /* the platform's device opened before confinement (/dev/kvm), or -1 */
 	bool no_syscall_patching;
 	/*
 	 * ptrace/systrap: enable CPUID faulting in the stubs, so the application's CPUID traps as

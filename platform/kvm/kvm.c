@@ -165,7 +165,9 @@ static int regions_setup(struct kvm_platform *kp, const struct platform_opts *o)
 
 static int vm_setup(struct kvm_platform *kp)
 {
-	int fd = kvm_open(NULL, 0), xsave2, size, r = 0;
+	/* The sandbox opens /dev/kvm before it pivots into an empty root (opts.dev_fd). */
+	int dev = kp->p->opts.dev_fd;
+	int fd = dev >= 0 ? fcntl(dev, F_DUPFD_CLOEXEC, 0) : kvm_open(NULL, 0), xsave2, size, r = 0;
 
 	if (fd < 0)
 		return fd;

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cvisor/err.h"
+#include "cvisor/log.h"
 #include "sandbox_internal.h"
 
 #define EMPTY_ROOT "sandbox-root"
@@ -43,28 +44,26 @@ int confine_mount_ns(const char *state_dir, struct cv_err **err)
 	return 0;
 }
 
-static int cmp_int(const void *a, const void *b)
+int confine_inherited_fds(int sync_fd, struct cv_err **err)
 {
-	return *(const int *)a - *(const int *)b;
-}
+	int keep[] = {sync_fd, log_output_fd()};
+	int lo = 3;
 
-int confine_close_fds(const int *keep, int nkeep, struct cv_err **err)
-{
-	int sorted[64], lo = 3;
+	if (keep[0] > keep[1]) {
+		int x = keep[0];
 
-	if (nkeep > (int)(sizeof(sorted) / sizeof(sorted[0])))
-		return cv_err_set(err, EINVAL, "too many fds to keep");
-	memcpy(sorted, keep, (size_t)nkeep * sizeof(int));
-	qsort(sorted, (size_t)nkeep, sizeof(int), cmp_int);
-	for (int i = 0; i <= nkeep; i++) {
-		int hi = i < nkeep ? sorted[i] - 1 : (int)(~0U >> 1);
+		keep[0] = keep[1];
+		keep[1] = x;
+	}
+	for (int i = 0; i <= 2; i++) {
+		int hi = i < 2 ? keep[i] - 1 : (int)(~0U >> 1);
 
-		if (i < nkeep && sorted[i] < 0)
+		if (i < 2 && keep[i] < lo)
 			continue;
 		if (hi >= lo && syscall(SYS_close_range, lo, hi, 0) < 0)
 			return cv_err_set(err, errno, "closing inherited fds");
-		if (i < nkeep)
-			lo = sorted[i] + 1;
+		if (i < 2)
+			lo = keep[i] + 1;
 	}
 	return 0;
 }

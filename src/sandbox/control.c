@@ -4,6 +4,8 @@
  * used by the CLI.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
@@ -107,6 +109,20 @@ static void reply(int fd, bool ok, const char *status, const char *error)
 	}
 }
 
+/*
+ * Test-only (CVISOR_TEST_HOOKS=1 in the sandbox's environment): the sentry makes a host
+ * syscall its seccomp allowlist forbids, to show that the second wall holds.
+ */
+static void forbidden_syscall(const char *which)
+{
+	if (which && !strcmp(which, "execve"))
+		syscall(SYS_execve, "/bin/sh", NULL, NULL);
+	else if (which && !strcmp(which, "ptrace"))
+		syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, 1, 0, 0);
+	else
+		syscall(SYS_openat, AT_FDCWD, "/etc/passwd", O_RDONLY);
+}
+
 struct server {
 	const struct sandbox_config *cfg;
 	struct kernel *k;
@@ -156,6 +172,9 @@ static void handle(struct server *sv, int fd)
 		}
 		r = kernel_kill(sv->k, sig, all);
 		reply(fd, r == 0 || r == -ESRCH, NULL, r == 0 || r == -ESRCH ? NULL : strerror(-r));
+	} else if (!strcmp(cmd, "test-forbidden-syscall") && getenv("CVISOR_TEST_HOOKS")) {
+		reply(fd, true, NULL, NULL);
+		forbidden_syscall(json_string_value(json_object_get(req, "which")));
 	} else {
 		snprintf(why, sizeof(why), "unknown command `%s`", cmd);
 		reply(fd, false, NULL, why);

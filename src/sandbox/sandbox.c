@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -85,8 +86,6 @@ static int build_sentry(struct sandbox *sb, struct cv_err **err)
 {
 	const struct oci_spec *spec = sb->cfg->spec;
 	struct kernel_config kc = {.strace = sb->cfg->strace, .debug = sb->cfg->debug};
-	struct platform_opts po = {.no_syscall_patching = sb->cfg->no_syscall_patching,
-				   .debug = sb->cfg->debug};
 	struct super_block *rsb;
 	int r;
 
@@ -101,11 +100,6 @@ static int build_sentry(struct sandbox *sb, struct cv_err **err)
 	sb->k = kernel_new(&sb->platform, &kc);
 	if (IS_ERR(sb->k))
 		return cv_err_set(err, (int)-PTR_ERR(sb->k), "creating the sentry kernel");
-	po.memfd = sb->k->mf.fd;
-	po.mem_base = sb->k->mf.base;
-	po.mem_size = sb->k->mf.size;
-	if ((r = platform_init(&sb->platform, sb->cfg->platform, &po)) < 0)
-		return cv_err_set(err, -r, "starting the %s platform", sb->cfg->platform->name);
 	rsb = hostfs_new(&sb->k->vfs, sb->fds.root, sb->fds.proc_self, spec->root_readonly);
 	sb->fds.root = -1; /* owned by hostfs now */
 	if (IS_ERR(rsb))
@@ -118,6 +112,36 @@ static int build_sentry(struct sandbox *sb, struct cv_err **err)
 	sb->k->notify_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sb->k->notify_fd < 0)
 		return cv_err_set(err, errno, "eventfd");
+	return 0;
+}
+
+/* Platforms that need a host device (kvm) get it opened now, before the root goes away. */
+static int open_platform_device(struct sandbox *sb, struct cv_err **err)
+{
+	sb->fds.dev = -1;
+	if (strcmp(sb->cfg->platform->name, "kvm") != 0)
+		return 0;
+	sb->fds.dev = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (sb->fds.dev < 0)
+		return cv_err_set(err, errno, "opening /dev/kvm");
+	return 0;
+}
+
+/* After confinement: the platform's stubs and threads inherit the confined credentials. */
+static int start_platform(struct sandbox *sb, struct cv_err **err)
+{
+	struct platform_opts po = {
+		.memfd = sb->k->mf.fd,
+		.mem_base = sb->k->mf.base,
+		.mem_size = sb->k->mf.size,
+		.dev_fd = sb->fds.dev,
+		.no_syscall_patching = sb->cfg->no_syscall_patching,
+		.debug = sb->cfg->debug,
+	};
+	int r = platform_init(&sb->platform, sb->cfg->platform, &po);
+
+	if (r < 0)
+		return cv_err_set(err, -r, "starting the %s platform", sb->cfg->platform->name);
 	return 0;
 }
 
@@ -150,19 +174,27 @@ static int take_stdio(struct sandbox *sb, struct cv_err **err)
 	return 0;
 }
 
+/*
+ * The second wall (DESIGN.md §4, docs/security.md), in this order: every host object the
+ * sentry needs is already open; the root becomes an empty read-only tmpfs; rlimits; then all
+ * capabilities but the documented few and no_new_privs -- while the sandbox is still one
+ * thread, so every thread and stub created later inherits them.  The seccomp allowlist comes
+ * last, once the platform is up (confine_seccomp, with TSYNC).
+ */
 static int confine(struct sandbox *sb, struct cv_err **err)
 {
-	int keep[] = {sb->fds.proc_self, sb->fds.control, log_output_fd(), sb->k->notify_fd,
-		      sb->k->mf.fd, -1, -1, -1};
-	struct rlimit nofile;
+	struct rlimit nofile, core = {0, 0};
 
-	/* hostfs holds one host fd per cached file. */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
-		nofile.rlim_cur = nofile.rlim_max = 1 << 20;
-		setrlimit(RLIMIT_NOFILE, &nofile);
-	}
-	(void)keep;
-	return confine_mount_ns(sb->cfg->state_dir, err);
+	/* hostfs holds one host fd per cached file: as many as the hard limit allows (raising
+	 * it needs CAP_SYS_RESOURCE, which the caller may not have).  No core dumps. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
+		return cv_err_set(err, errno, "getrlimit");
+	nofile.rlim_cur = nofile.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0 || setrlimit(RLIMIT_CORE, &core) < 0)
+		return cv_err_set(err, errno, "setting the sandbox's rlimits");
+	if (confine_mount_ns(sb->cfg->state_dir, err) < 0)
+		return -1;
+	return confine_caps(err);
 }
 
 static int start_init(void *arg, char *why, size_t n)
@@ -223,23 +255,29 @@ static void report(int sync_fd, const char *msg)
 
 void sandbox_main(const struct sandbox_config *cfg, int sync_fd)
 {
-	struct sandbox sb = {.cfg = cfg, .fds = {.root = -1, .proc_self = -1, .control = -1}};
+	struct sandbox sb = {.cfg = cfg, .fds = {.root = -1, .proc_self = -1, .control = -1, .dev = -1}};
 	struct cv_err *err = NULL;
 	int status;
 
 	setsid();
 	umask(0);
+	/* glibc's malloc reads /sys/devices/system/cpu/online to size its arenas, which the
+	 * confined sentry can neither reach nor be allowed to try: fix the arena count. */
+	mallopt(M_ARENA_MAX, 8);
 	prctl(PR_SET_NAME, "cvisor-sandbox");
 	collect_rlimits(&sb);
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
 		cv_err_set(&err, errno, "making mounts private");
 		goto fail;
 	}
-	if (open_rootfs(&sb, &err) < 0 || build_sentry(&sb, &err) < 0 ||
-	    take_stdio(&sb, &err) < 0)
+	if (confine_inherited_fds(sync_fd, &err) < 0 || sandbox_net_setup(cfg, &err) < 0 ||
+	    open_rootfs(&sb, &err) < 0 || open_platform_device(&sb, &err) < 0 ||
+	    build_sentry(&sb, &err) < 0 || take_stdio(&sb, &err) < 0)
 		goto fail;
 	sb.fds.control = control_listen(cfg->state_dir, &err);
-	if (sb.fds.control < 0 || confine(&sb, &err) < 0)
+	if (sb.fds.control < 0 || confine(&sb, &err) < 0 || start_platform(&sb, &err) < 0 ||
+	    confine_seccomp(&sb.platform, sb.fds.proc_self, cfg->debug, &err) < 0 ||
+	    kernel_start_threads(sb.k) < 0)
 		goto fail;
 	report(sync_fd, "ok\n");
 	close(sync_fd);

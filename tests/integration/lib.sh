@@ -90,7 +90,7 @@ run_cvisor() {
 	shift 2
 	id="t$$-$RANDOM"
 	make_bundle "$WORK/bundle-$id" "$@"
-	timeout "$TIMEOUT" "$CVISOR" --root "$STATE_ROOT" --platform="$plat" run --bundle "$WORK/bundle-$id" "$id" \
+	timeout -k 5 "$TIMEOUT" "$CVISOR" --root "$STATE_ROOT" --platform="$plat" run --bundle "$WORK/bundle-$id" "$id" \
 		>"$out" 2>"$out.err" </dev/null
 	rc=$?
 	"$CVISOR" --root "$STATE_ROOT" delete --force "$id" >/dev/null 2>&1

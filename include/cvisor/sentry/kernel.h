@@ -201,7 +201,10 @@ struct kernel {
 	struct poll_ctx *poll_ctx; /* host fd watcher, epoll nesting lock (kernel/host_poll.c) */
 };
 
+/* A new kernel.  It starts no thread: call kernel_start_threads() once confined. */
 struct kernel *kernel_new(struct platform *p, const struct kernel_config *cfg);
+/* Starts the kernel's own threads (timers).  Returns 0 or -errno. */
+int kernel_start_threads(struct kernel *k);
 /* Frees a kernel whose tasks have all exited. */
 void kernel_destroy(struct kernel *k);
 

@@ -26,8 +26,10 @@ struct ktimer {
 	size_t heap_idx;   /* position in the heap, SIZE_MAX when not queued */
 };
 
-/* Starts the kernel's timer thread.  Returns 0 or -errno. */
+/* Sets up the kernel's timers; timers armed before ktimer_run() fire once it runs. */
 int ktimer_start(struct kernel *k);
+/* Starts the timer thread (after the sandbox confined itself).  Returns 0 or -errno. */
+int ktimer_run(struct kernel *k);
 /* Stops it (all timers must be cancelled). */
 void ktimer_stop(struct kernel *k);
 

@@ -63,6 +63,11 @@ struct kernel *kernel_new(struct platform *p, const struct kernel_config *cfg)
 	return k;
 }
 
+int kernel_start_threads(struct kernel *k)
+{
+	return ktimer_run(k);
+}
+
 void kernel_destroy(struct kernel *k)
 {
 	ktimer_stop(k);

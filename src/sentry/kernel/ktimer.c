@@ -10,6 +10,7 @@
 
 struct ktimer_base {
 	pthread_mutex_t lock;
+	bool running_thread;
 	pthread_cond_t cond;      /* timer thread: earliest deadline changed */
 	pthread_cond_t done;      /* cancellers: a callback finished */
 	struct ktimer **heap;
@@ -147,8 +148,6 @@ int ktimer_start(struct kernel *k)
 {
 	struct ktimer_base *b = calloc(1, sizeof(*b));
 	pthread_condattr_t ca;
-	sigset_t all, old;
-	int r;
 
 	if (!b)
 		return -ENOMEM;
@@ -158,15 +157,23 @@ int ktimer_start(struct kernel *k)
 	pthread_cond_init(&b->cond, &ca);
 	pthread_cond_init(&b->done, NULL);
 	pthread_condattr_destroy(&ca);
+	k->timers = b;
+	return 0;
+}
+
+int ktimer_run(struct kernel *k)
+{
+	struct ktimer_base *b = k->timers;
+	sigset_t all, old;
+	int r;
+
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&b->thread, NULL, timer_main, b);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r) {
-		free(b);
+	if (r)
 		return -r;
-	}
-	k->timers = b;
+	b->running_thread = true;
 	return 0;
 }
 
@@ -180,7 +187,8 @@ void ktimer_stop(struct kernel *k)
 	b->stop = true;
 	pthread_cond_signal(&b->cond);
 	pthread_mutex_unlock(&b->lock);
-	pthread_join(b->thread, NULL);
+	if (b->running_thread)
+		pthread_join(b->thread, NULL);
 	free(b->heap);
 	free(b);
 	k->timers = NULL;
@@ -218,7 +226,7 @@ void ktimer_cancel(struct kernel *k, struct ktimer *kt)
 	heap_remove(b, kt);
 	kt->deadline = 0;
 	kt->period = 0;
-	while (b->running == kt && !pthread_equal(pthread_self(), b->thread))
+	while (b->running == kt && b->running_thread && !pthread_equal(pthread_self(), b->thread))
 		pthread_cond_wait(&b->done, &b->lock);
 	pthread_mutex_unlock(&b->lock);
 }
