@@ -4,6 +4,9 @@ UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
 GUEST_SRCS := $(wildcard tests/integration/guest/*.c)
 GUEST_BINS := $(GUEST_SRCS:tests/integration/guest/%.c=$(BUILD)/tests/guest/%)
+# Programs that only ever run inside the sandbox (hostile ones): built into the same rootfs.
+SANDBOX_ONLY_SRCS := $(wildcard tests/integration/sandbox_only/*.c)
+GUEST_BINS += $(SANDBOX_ONLY_SRCS:tests/integration/sandbox_only/%.c=$(BUILD)/tests/guest/%)
 GUEST_CFLAGS := -O1 -g0 -static -Wall -Wno-unused-result -D_GNU_SOURCE -pthread
 
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libcv.a
@@ -12,6 +15,11 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libcv.a
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libcv.a $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/tests/guest/%: tests/integration/guest/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  GUEST   $<")
+	$(Q)$(CC) $(GUEST_CFLAGS) -o $@ $<
+
+$(BUILD)/tests/guest/%: tests/integration/sandbox_only/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  GUEST   $<")
 	$(Q)$(CC) $(GUEST_CFLAGS) -o $@ $<

@@ -263,8 +263,26 @@ static void ptrace_fini(struct platform *p)
 	p->priv = NULL;
 }
 
+#define PTRACE_REQ(req, what)                                                                      \
+	{ .nr = SYS_ptrace, .nargs = 1, .args = { { 0, HOST_ARG_EQ, req, 0 } }, .why = what }
+
+/* Only the requests the platform makes once running: never PTRACE_ATTACH, never
+ * PTRACE_POKEDATA/POKETEXT (application memory is written through the memory file). */
 static const struct host_syscall_rule ptrace_host_rules[] = {
-	{ .nr = SYS_ptrace, .why = "drive stub threads: SYSEMU, registers, injected syscalls" },
+	PTRACE_REQ(PTRACE_SEIZE, "take a new stub thread"),
+	PTRACE_REQ(PTRACE_INTERRUPT, "stop a seized stub thread"),
+	PTRACE_REQ(PTRACE_SETOPTIONS, "TRACESYSGOOD | EXITKILL on stub threads"),
+	PTRACE_REQ(PTRACE_SYSEMU, "run application code until its next syscall"),
+	PTRACE_REQ(PTRACE_CONT, "run an injected syscall"),
+	PTRACE_REQ(PTRACE_DETACH, "hand the spawner thread back"),
+	PTRACE_REQ(PTRACE_GETREGS, "application registers"),
+	PTRACE_REQ(PTRACE_SETREGS, "application registers"),
+	PTRACE_REQ(PTRACE_PEEKUSER, "one register"),
+	PTRACE_REQ(PTRACE_POKEUSER, "the syscall return value alone"),
+	PTRACE_REQ(PTRACE_GETREGSET, "FPU/XSAVE state, lazily"),
+	PTRACE_REQ(PTRACE_SETREGSET, "FPU/XSAVE state, lazily"),
+	PTRACE_REQ(PTRACE_GETSIGINFO, "fault address and si_code"),
+	PTRACE_REQ(PTRACE_SETSIGMASK, "new stub threads start with no signal blocked"),
 	{ .nr = SYS_wait4, .why = "wait for stub thread stops; reap stubs" },
 	{ .nr = SYS_tgkill,
 	  .nargs = 1,

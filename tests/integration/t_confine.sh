@@ -1,0 +1,145 @@
+#!/bin/bash
+# The second wall (issue 9): the sandbox process's own confinement, a forbidden host syscall
+# killing it with a clear log line, and a hostile container reaching nothing on the host.
+. "$(dirname "$0")/lib.sh"
+
+# Documented minimum (src/sandbox/caps.c): CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID
+# NET_BIND_SERVICE.
+CAPS_MIN=000000000000041f
+
+# start_detached PLAT ID ARGS...: created+started container; prints the sandbox pid.
+start_detached() {
+	plat=$1 id=$2
+	shift 2
+	make_bundle "$WORK/bundle-$id" "$@"
+	"$CVISOR" --root "$STATE_ROOT" --platform="$plat" ${CVFLAGS:-} create --bundle "$WORK/bundle-$id" \
+		--pid-file "$WORK/$id.pid" "$id" </dev/null >/dev/null 2>"$WORK/$id.create.err" &&
+		"$CVISOR" --root "$STATE_ROOT" start "$id" && cat "$WORK/$id.pid"
+}
+
+cleanup() {
+	"$CVISOR" --root "$STATE_ROOT" delete --force "$1" >/dev/null 2>&1
+	rm -rf "$WORK/bundle-$1"
+}
+
+field() { awk -v k="$1:" '$1 == k {print $2}' "$2"; }
+
+check_status() { # plat pid
+	local bad=""
+	for st in /proc/$2/task/*/status; do
+		[ "$(field Seccomp "$st")" = 2 ] || bad="$bad $st:Seccomp=$(field Seccomp "$st")"
+		[ "$(field NoNewPrivs "$st")" = 1 ] || bad="$bad $st:NoNewPrivs"
+		[ "$(field CapEff "$st")" = "$CAPS_MIN" ] || bad="$bad $st:CapEff=$(field CapEff "$st")"
+		[ "$(field CapPrm "$st")" = "$CAPS_MIN" ] || bad="$bad $st:CapPrm"
+		[ "$(field CapBnd "$st")" = 0000000000000000 ] || bad="$bad $st:CapBnd=$(field CapBnd "$st")"
+		[ "$(field CapInh "$st")" = 0000000000000000 ] || bad="$bad $st:CapInh"
+		[ "$(field CapAmb "$st")" = 0000000000000000 ] || bad="$bad $st:CapAmb"
+	done
+	if [ -z "$bad" ]; then
+		ok "confined [$1]: every sentry thread has Seccomp 2, NoNewPrivs 1, caps $CAPS_MIN, no bounding set"
+	else
+		not_ok "confined [$1]:$bad"
+	fi
+}
+
+check_root() { # plat pid
+	local entries
+	entries=$(ls -A "/proc/$2/root/" 2>&1)
+	if [ -z "$entries" ]; then
+		ok "empty root [$1]: /proc/<sandbox>/root has nothing in it"
+	else
+		not_ok "empty root [$1]: /proc/<sandbox>/root lists: $(echo $entries | head -c 200)"
+	fi
+}
+
+forbidden() { # plat which expected-name
+	local id="f$$-$RANDOM" pid log="$WORK/forbidden.log"
+	rm -f "$log"
+	pid=$(CVISOR_TEST_HOOKS=1 CVFLAGS="--debug --log $log" start_detached "$1" "$id" /bin/sleep 30)
+	if [ -z "$pid" ]; then
+		not_ok "forbidden $2 [$1]: container did not start: $(cat "$WORK/$id.create.err")"
+		cleanup "$id"
+		return
+	fi
+	python3 - "$STATE_ROOT/$id/control.sock" "$2" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall((json.dumps({"cmd": "test-forbidden-syscall", "which": sys.argv[2]}) + "\n").encode())
+s.recv(4096)
+PY
+	for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	if kill -0 "$pid" 2>/dev/null; then
+		not_ok "forbidden $2 [$1]: the sandbox survived a forbidden host syscall"
+	elif grep -q "forbidden host syscall $3 " "$log"; then
+		ok "forbidden $2 [$1]: sandbox died, log names \`$3\`"
+	else
+		not_ok "forbidden $2 [$1]: no log line naming $3: $(tail -2 "$log")"
+	fi
+	st=$("$CVISOR" --root "$STATE_ROOT" state "$id" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+	leftover=$(pgrep -s "$pid" 2>/dev/null)
+	if [ "$st" = stopped ] && [ -z "$leftover" ]; then
+		ok "forbidden $2 [$1]: state stopped, no process left"
+	else
+		not_ok "forbidden $2 [$1]: state=$st leftover pids: $leftover"
+	fi
+	cleanup "$id"
+}
+
+hostile() { # plat
+	local id="h$$-$RANDOM" canary sentinel out
+	canary=$(mktemp /tmp/cvisor-canary.XXXXXX)
+	echo "CANARY-$RANDOM$RANDOM" >"$canary"
+	touch -d '2000-01-01' "$canary"
+	before=$(ls -A /tmp | grep -v cvisor-canary | md5sum)
+	sleep 600 &
+	sentinel=$!
+	out="$WORK/hostile.$1"
+	rc=$(run_cvisor "$1" "$out" /bin/hostile "$canary" 3000)
+	if [ "$rc" = 0 ] && grep -q "canary leaked: 0" "$out" && grep -q "fuzzers finished: 4" "$out" &&
+		grep -q "ptrace attach 1: refused" "$out"; then
+		ok "hostile [$1]: the sentry survived signals, ptrace, path tricks and raw fuzzing"
+	else
+		not_ok "hostile [$1]: exit $rc: $(tr '\n' ' ' <"$out") $(tail -3 "$out.err")"
+	fi
+	if kill -0 "$sentinel" 2>/dev/null; then
+		ok "hostile [$1]: a host process is still alive (nothing signalled outside)"
+	else
+		not_ok "hostile [$1]: the host sentinel process was killed"
+	fi
+	if [ "$(stat -c %X "$canary")" = "$(date -d 2000-01-01 +%s)" ] || ! grep -q CANARY "$out"; then
+		ok "hostile [$1]: the host canary was never read"
+	else
+		not_ok "hostile [$1]: the host canary was read"
+	fi
+	if [ "$(ls -A /tmp | grep -v cvisor-canary | md5sum)" = "$before" ]; then
+		ok "hostile [$1]: nothing appeared in the host's /tmp"
+	else
+		not_ok "hostile [$1]: the host's /tmp changed"
+	fi
+	kill "$sentinel" 2>/dev/null
+	rm -f "$canary"
+}
+
+mapfile -t plats < <(platforms)
+for p in "${plats[@]}"; do
+	case $p in
+	*:*)
+		skip "confinement [${p%%:*}]: ${p#*:}"
+		continue
+		;;
+	esac
+	id="c$$-$RANDOM"
+	pid=$(start_detached "$p" "$id" /bin/sleep 30)
+	if [ -z "$pid" ]; then
+		not_ok "confinement [$p]: container did not start: $(cat "$WORK/$id.create.err")"
+	else
+		check_status "$p" "$pid"
+		check_root "$p" "$pid"
+	fi
+	cleanup "$id"
+	forbidden "$p" openat openat
+	forbidden "$p" execve execve
+	forbidden "$p" ptrace ptrace
+	hostile "$p"
+done
+tap_end
