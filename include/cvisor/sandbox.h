@@ -36,6 +36,7 @@ struct sandbox_config {
 	bool debug;
 	bool no_syscall_patching;
 	bool foreground;         /* `run` without --detach: the caller waits for the sandbox */
+	bool rootless;           /* a user namespace maps the caller's uid/gid to root */
 	int console_socket_fd;   /* connected --console-socket, or -1 */
 };
 

@@ -125,6 +125,8 @@ static int spawn(const struct cli_global *g, const struct create_opts *o,
 		.debug		   = g->debug,
 		.foreground	   = !o->detach,
 		.console_socket_fd = console,
+		.rootless	   = !strcmp(g->rootless, "true") ||
+			   (!strcmp(g->rootless, "auto") && geteuid() != 0),
 	};
 	pid_t pid = -1;
 	int r;

@@ -292,22 +292,72 @@ fail:
 /* clone(2) with fork semantics into new namespaces. */
 static pid_t fork_into_namespaces(const struct sandbox_config *cfg)
 {
-	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD;
+	unsigned long flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
+			      CLONE_NEWCGROUP | SIGCHLD;
 
 	if (cfg->network != NETWORK_HOST)
 		flags |= CLONE_NEWNET;
+	if (cfg->rootless)
+		flags |= CLONE_NEWUSER;
 	return (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, NULL);
+}
+
+static int write_file(pid_t pid, const char *name, const char *text)
+{
+	char path[64];
+	int fd, r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
+		r = -errno;
+	close(fd);
+	return r;
+}
+
+/* Rootless: the caller's uid and gid are root in the sandbox's user namespace. */
+static int map_ids(pid_t child, struct cv_err **err)
+{
+	char map[64];
+	int r;
+
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)getuid());
+	if ((r = write_file(child, "uid_map", map)) < 0)
+		return cv_err_set(err, -r, "writing the sandbox's uid_map");
+	if ((r = write_file(child, "setgroups", "deny")) < 0 && r != -ENOENT)
+		return cv_err_set(err, -r, "denying setgroups in the sandbox");
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)getgid());
+	if ((r = write_file(child, "gid_map", map)) < 0)
+		return cv_err_set(err, -r, "writing the sandbox's gid_map");
+	return 0;
+}
+
+/* The child waits until its user namespace has a mapping (one byte on `go`). */
+static void wait_for_mapping(int go)
+{
+	char c;
+
+	while (read(go, &c, 1) < 0 && errno == EINTR)
+		;
+	close(go);
 }
 
 int sandbox_create(const struct sandbox_config *cfg, pid_t *pid, struct cv_err **err)
 {
 	char msg[4096];
 	size_t n = 0;
-	int p[2];
+	int p[2], go[2];
 	pid_t child;
 
 	if (pipe2(p, O_CLOEXEC) < 0)
 		return cv_err_set(err, errno, "pipe");
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return cv_err_set(err, errno, "pipe");
+	}
 	fflush(NULL);
 	child = fork_into_namespaces(cfg);
 	if (child < 0) {
@@ -315,13 +365,27 @@ int sandbox_create(const struct sandbox_config *cfg, pid_t *pid, struct cv_err *
 
 		close(p[0]);
 		close(p[1]);
-		return cv_err_set(err, e, "creating the sandbox process");
+		close(go[0]);
+		close(go[1]);
+		return cv_err_set(err, e, cfg->rootless ? "creating the sandbox process in a user namespace"
+						       : "creating the sandbox process");
 	}
 	if (child == 0) {
 		close(p[0]);
+		close(go[1]);
+		wait_for_mapping(go[0]);
 		sandbox_main(cfg, p[1]);
 	}
 	close(p[1]);
+	close(go[0]);
+	if (cfg->rootless && map_ids(child, err) < 0) {
+		close(go[1]);
+		close(p[0]);
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		return -1;
+	}
+	close(go[1]); /* the child goes on */
 	for (;;) {
 		ssize_t r = read(p[0], msg + n, sizeof(msg) - 1 - n);
 

@@ -120,6 +120,53 @@ hostile() { # plat
 	rm -f "$canary"
 }
 
+# rootless PLAT: an ordinary user runs a container with --rootless; same layers.
+rootless() {
+	local user=cvisor-test dir id pid out
+	if ! id "$user" >/dev/null 2>&1 && ! useradd -M -s /bin/sh "$user" 2>/dev/null; then
+		skip "rootless [$1]: cannot create an unprivileged user to test with"
+		return
+	fi
+	dir=$(mktemp -d /tmp/cvisor-rootless.XXXXXX)
+	cp -a "$ROOTFS" "$dir/rootfs" && cp "$CVISOR" "$dir/cvisor" && chown -R "$user:" "$dir" && chmod 755 "$dir"
+	su "$user" -s /bin/sh -c "cd $dir && ./cvisor spec --rootless"
+	python3 - "$dir" <<'PY'
+import json, sys
+d = sys.argv[1]
+cfg = json.load(open(d + "/config.json"))
+cfg["process"]["terminal"] = False
+cfg["process"]["args"] = ["/bin/sh", "-c", "id -u; echo hi >/tmp/rootless && cat /tmp/rootless"]
+cfg["root"] = {"path": "rootfs", "readonly": False}
+cfg["mounts"] = []
+json.dump(cfg, open(d + "/config.json", "w"))
+PY
+	chown "$user:" "$dir/config.json"
+	out=$(su "$user" -s /bin/sh -c "cd $dir && ./cvisor --root $dir/state --platform=$1 --rootless=true run r1" 2>&1)
+	if [ "$out" = "$(printf '0\nhi')" ]; then
+		ok "rootless [$1]: an ordinary user runs a container, root inside"
+	else
+		not_ok "rootless [$1]: $(echo "$out" | tr '\n' ' ' | head -c 300)"
+	fi
+	python3 - "$dir" <<'PY'
+import json, sys
+d = sys.argv[1]
+cfg = json.load(open(d + "/config.json"))
+cfg["process"]["args"] = ["/bin/sleep", "20"]
+json.dump(cfg, open(d + "/config.json", "w"))
+PY
+	su "$user" -s /bin/sh -c "cd $dir && ./cvisor --root $dir/state --platform=$1 --rootless=true create --pid-file $dir/pid r2 </dev/null >/dev/null 2>&1 && ./cvisor --root $dir/state start r2"
+	pid=$(cat "$dir/pid" 2>/dev/null)
+	if [ -n "$pid" ] && [ "$(field Seccomp /proc/$pid/status)" = 2 ] &&
+		[ "$(field NoNewPrivs /proc/$pid/status)" = 1 ] && [ "$(field CapBnd /proc/$pid/status)" = 0000000000000000 ] &&
+		[ -z "$(ls -A /proc/$pid/root/ 2>/dev/null)" ]; then
+		ok "rootless [$1]: the sandbox is confined the same way"
+	else
+		not_ok "rootless [$1]: sandbox pid '$pid' not confined as expected"
+	fi
+	su "$user" -s /bin/sh -c "cd $dir && ./cvisor --root $dir/state delete --force r2" >/dev/null 2>&1
+	rm -rf "$dir"
+}
+
 mapfile -t plats < <(platforms)
 for p in "${plats[@]}"; do
 	case $p in
@@ -141,5 +188,6 @@ for p in "${plats[@]}"; do
 	forbidden "$p" execve execve
 	forbidden "$p" ptrace ptrace
 	hostile "$p"
+	rootless "$p"
 done
 tap_end
