@@ -27,8 +27,9 @@ $(BUILD)/tests/guest/%: tests/integration/sandbox_only/%.c
 unit-tests: $(UNIT_BINS)
 guest-programs: $(GUEST_BINS)
 
-check: $(UNIT_BINS)
+check: $(UNIT_BINS) $(BUILD)/gen-docs
 	$(Q)tests/unit/run.sh $(UNIT_BINS)
+	$(Q)tools/check-docs.sh $(BUILD)/gen-docs
 
 check-integration: $(BUILD)/cvisor $(GUEST_BINS)
 	$(Q)BUILD=$(BUILD) tests/integration/run.sh

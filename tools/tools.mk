@@ -16,3 +16,14 @@ bench:
 		echo "bench: make all failed (log: $(BENCH_BUILD_LOG)): cvisor rows will be skipped"; fi; \
 	BUILD=$(BUILD) QUICK=$(QUICK) CVISOR_BUILD_RC=$$rc CVISOR_BUILD_LOG=$(BENCH_BUILD_LOG) \
 		tools/bench/run.sh
+
+# Generated documentation: the syscall table and the sentry's allowlist, from the code.
+$(BUILD)/gen-docs: tools/gen-docs.c $(BUILD)/libcv.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(BUILD)/libcv.a $(LDLIBS)
+
+docs: $(BUILD)/gen-docs
+	$(Q)$(BUILD)/gen-docs compat >docs/compatibility.md
+	$(Q)tools/gen-security-doc.sh $(BUILD)/gen-docs docs/security.md
+
+.PHONY: docs
