@@ -88,20 +88,27 @@ static int caps_check(int fd, char *why, size_t n)
 	return 0;
 }
 
+/* Checks an open /dev/kvm: API version, capabilities, and that a VM can be made. */
+static int probe_fd(int fd, char *why, size_t n)
+{
+	int vm, r = caps_check(fd, why, n);
+
+	if (r < 0)
+		return r;
+	vm = ioctl(fd, KVM_CREATE_VM, 0);
+	if (vm < 0)
+		return why_fail(why, n, -errno, "KVM_CREATE_VM: %m");
+	close(vm);
+	return 0;
+}
+
 static int kvm_probe(char *why, size_t n)
 {
-	int fd = kvm_open(why, n), vm, r;
+	int fd = kvm_open(why, n), r;
 
 	if (fd < 0)
 		return fd;
-	r = caps_check(fd, why, n);
-	if (r == 0) {
-		vm = ioctl(fd, KVM_CREATE_VM, 0);
-		if (vm < 0)
-			r = why_fail(why, n, -errno, "KVM_CREATE_VM: %m");
-		else
-			close(vm);
-	}
+	r = probe_fd(fd, why, n);
 	close(fd);
 	return r;
 }
@@ -238,8 +245,15 @@ static struct kvm_platform *kp_alloc(struct platform *p, const struct platform_o
 static int kvm_init(struct platform *p, const struct platform_opts *o)
 {
 	struct kvm_platform *kp;
+	char why[256];
 	int r;
 
+	/* Asked for by name on a host without usable KVM: say why, not just an errno. */
+	r = o->dev_fd >= 0 ? probe_fd(o->dev_fd, why, sizeof(why)) : kvm_probe(why, sizeof(why));
+	if (r < 0) {
+		log_err("kvm: %s", why);
+		return r;
+	}
 	if (!o->mem_base || ((uintptr_t)o->mem_base & (KVM_PAGE - 1)) || !o->mem_size ||
 	    o->mem_size > KVM_SYS_GPA)
 		return -EINVAL;

@@ -6,6 +6,7 @@
 #include <cpuid.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@
 #define BIG_PAGE 1024	/* 2 MiB+ of pages for the table tests */
 
 static struct platform plat;
-static int memfd = -1;
+static int memfd = -1, devfd = -1;
 static uint8_t *mem;
 
 /* ---- guest code ---- */
@@ -63,6 +64,7 @@ static const uint8_t code_ud2[] = { 0x0f, 0x0b };
 static const uint8_t code_int3[] = { 0xcc };
 static const uint8_t code_div0[] = { 0x31, 0xc9, 0xf7, 0xf1 }; /* xor %ecx,%ecx; div %ecx */
 static const uint8_t code_spin[] = { 0xeb, 0xfe };	       /* jmp . */
+static const uint8_t code_nops[] = { 0x90, 0x90, 0x0f, 0x05 };  /* nop; nop; syscall */
 static const uint8_t code_hlt[] = { 0xf4 };
 static const uint8_t code_cli[] = { 0xfa };
 static const uint8_t code_in[] = { 0xe4, 0x80 };		   /* in $0x80,%al */
@@ -234,6 +236,8 @@ static int group_setup(void **state)
 		return -1;
 	o.memfd = memfd;
 	o.mem_base = mem;
+	/* As the sandbox does: /dev/kvm opened before confinement, handed over. */
+	o.dev_fd = devfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	return platform_init(&plat, &kvm_platform_ops, &o);
 }
 
@@ -242,6 +246,7 @@ static int group_teardown(void **state)
 	platform_fini(&plat);
 	munmap(mem, MEM_SIZE);
 	close(memfd);
+	close(devfd);
 	return 0;
 }
 
@@ -489,6 +494,27 @@ static void test_signals(void **state)
 	check_signal(code_int_3, sizeof(code_int_3), SIGTRAP, SI_KERNEL, 3, CODE_VA + 2);
 	check_signal(code_div0, sizeof(code_div0), SIGFPE, FPE_INTDIV, 0, CODE_VA + 2);
 	check_signal(code_align, sizeof(code_align), SIGBUS, BUS_ADRALN, 17, CODE_VA + 9);
+}
+
+/* The sentry single-steps with TF (ptrace): #DB after one instruction, TRAP_TRACE. */
+static void test_single_step(void **state)
+{
+	struct context *c;
+	struct cpu_state *cpu;
+	struct address_space *as = rig_open(code_nops, sizeof(code_nops), &c, &cpu);
+	struct trap t;
+
+	cpu->regs.eflags |= 0x100;
+	t = run(c, as, cpu);
+	assert_int_equal(t.kind, TRAP_SIGNAL);
+	assert_int_equal(t.signo, SIGTRAP);
+	assert_int_equal(t.code, TRAP_TRACE);
+	assert_int_equal(t.trapno, 1);
+	assert_int_equal(cpu->regs.rip, CODE_VA + 1);
+	cpu->regs.eflags &= ~0x100ull;
+	t = run(c, as, cpu);
+	assert_int_equal(t.kind, TRAP_SYSCALL);
+	rig_close(c, as, cpu);
 }
 
 /* Privileged instructions, ports, segment loads, software interrupts: #GP -> SIGSEGV. */
@@ -1077,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_write_fault),
 		cmocka_unit_test(test_exec_fault),
 		cmocka_unit_test(test_signals),
+		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_privileged),
 		cmocka_unit_test(test_kernel_half),
 		cmocka_unit_test(test_bad_registers),
