@@ -188,8 +188,12 @@ static int exit_decode(struct kvm_ctx *kc, struct cpu_state *cpu, struct trap *o
 	unsigned port = run->io.port;
 
 	if (run->exit_reason == KVM_EXIT_IO && run->io.direction == KVM_EXIT_IO_OUT &&
-	    port >= KVM_PORT_VEC && port < KVM_PORT_VEC + 32 && run->s.regs.sregs.cs.dpl == 0)
-		return kvm_trap_decode(kc, port - KVM_PORT_VEC, cpu, out);
+	    run->s.regs.sregs.cs.dpl == 0) {
+		if (port >= KVM_PORT_VEC && port < KVM_PORT_VEC + 32)
+			return kvm_trap_decode(kc, port - KVM_PORT_VEC, cpu, out);
+		if (port == KVM_PORT_SYSCALL)
+			return kvm_trap_syscall(kc, cpu, out);
+	}
 	log_err("kvm: vCPU %u: unexpected exit %u (port %#x, rip %#llx, cs %#x)", kc->v->id,
 		run->exit_reason, port, run->s.regs.regs.rip, run->s.regs.sregs.cs.selector);
 	return -EIO;

@@ -8,8 +8,10 @@
  *    the maintenance list) and the page-table region (every address space's tables).
  *  - Application code runs natively in guest ring 3.  Every trap, syscalls included, arrives
  *    through the IDT at a one-instruction ring-0 stub, `out %al, $KVM_PORT_VEC + vector`,
- *    which is the only exit the platform takes.  `syscall` jumps to LSTAR (KVM_LSTAR_VA,
- *    unmapped), so it becomes a #PF there with rcx/r11 set as the CPU sets them.
+ *    which is the only exit the platform takes.  On kvm_pvm `syscall` jumps to LSTAR without
+ *    leaving ring 3, and LSTAR is a supervisor page, so it becomes a #PF there with rcx/r11
+ *    set as the CPU sets them; where `syscall` does enter ring 0 (hardware KVM) the stub at
+ *    LSTAR exits directly.
  *  - Ring 0 is emulated instruction by instruction on kvm_pvm, so the stubs are one
  *    instruction and the return to ring 3 is done by the host through the sync sregs.
  *  - The host writes guest page tables directly.  Shadow paging only picks up entries that
@@ -68,7 +70,7 @@
 #define KVM_KPT_SLOT 510  /* PML4 index of the PT region alias */
 #define KVM_KSYS_VA 0xffffff8000000000ull
 #define KVM_KPT_VA 0xffffff0000000000ull
-#define KVM_LSTAR_VA 0xfffffe0000000000ull /* never mapped: syscall faults here */
+#define KVM_LSTAR_VA (KVM_KSYS_VA + SYS_CODE) /* the syscall stub, first in the code page */
 
 /* Selectors: Linux's GDT layout, so the application sees the values it would on Linux. */
 #define KVM_KCS 0x10
@@ -82,6 +84,7 @@
 #define KVM_PORT_VEC 0xc0 /* + vector, for vectors 0..31 */
 #define KVM_PORT_OTHER 0xe0
 #define KVM_PORT_MAINT 0xe1
+#define KVM_PORT_SYSCALL 0xe2 /* only reached where `syscall` enters ring 0 (hardware KVM) */
 
 /* Page-table entry bits. */
 #define PTE_P 0x1ull
@@ -260,6 +263,7 @@ void kvm_resume_world(struct kvm_platform *kp);
 
 /* trap_amd64.c */
 /* What a vector exit means.  Fills cpu->regs and *out; returns 0 or -errno. */
+int kvm_trap_syscall(struct kvm_ctx *kc, struct cpu_state *cpu, struct trap *out);
 int kvm_trap_decode(struct kvm_ctx *kc, unsigned vector, struct cpu_state *cpu, struct trap *out);
 /* Copies the ring-3 state of an interrupted vCPU (sync regs and sregs) into cpu->regs. */
 void kvm_trap_user_regs(struct kvm_ctx *kc, struct cpu_state *cpu);

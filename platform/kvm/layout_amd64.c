@@ -3,9 +3,10 @@
  * table, the registers a vCPU starts with, and its CPUID.
  *
  * Ring 0 is emulated on kvm_pvm (~0.7 us per instruction), so it holds as little as possible:
- * one `out` per exception vector and the page-table maintenance loop.  Nothing here is mapped
- * user-accessible: the whole upper half is supervisor-only, and LSTAR points at an unmapped
- * supervisor address so that `syscall` turns into a #PF the IDT delivers like any fault.
+ * one `out` per exception vector, one for `syscall`, and the page-table maintenance loop.
+ * Nothing here is mapped user-accessible: the whole upper half is supervisor-only.  kvm_pvm
+ * runs LSTAR in ring 3, so the fetch of the supervisor stub there faults and `syscall` arrives
+ * as a #PF like any other trap; hardware KVM enters ring 0 and the stub exits at once.
  */
 #include <cpuid.h>
 #include <errno.h>
@@ -31,7 +32,8 @@
 #define SFMASK_GUEST 0x47700ull
 
 /*
- * The ring-0 code, copied to SYS_CODE.  32 vector stubs, 16 bytes apart, each a single
+ * The ring-0 code, copied to SYS_CODE.  First the syscall stub (LSTAR), then 32 vector
+ * stubs, 16 bytes apart, each a single
  * `out` naming its vector (the exception frame is on the vCPU's ring-0 stack); one stub for
  * every other vector; and the maintenance loop: for each (kva, count) pair at %rbx, copy the
  * count page-table entries at kva onto themselves.  The copy is a guest write to each entry,
@@ -42,6 +44,10 @@ extern const char kvm_r0_begin[], kvm_r0_end[], kvm_r0_vectors[], kvm_r0_other[]
 __asm__(".pushsection .rodata\n"
 	".balign 4096\n"
 	"kvm_r0_begin:\n"
+	"  out %al, $" KVM_STR(KVM_PORT_SYSCALL) "\n"
+	"  1: hlt\n"
+	"  jmp 1b\n"
+	".balign 16\n"
 	"kvm_r0_vectors:\n"
 	"  kvm_r0_vec = 0\n"
 	"  .rept 32\n"

@@ -2,8 +2,9 @@
  * Turning a vector exit into what switch_context reports, the way Linux reports the same
  * CPU exception to a process (arch/x86/kernel/traps.c):
  *
- *  #PF at KVM_LSTAR_VA, rip == LSTAR   TRAP_SYSCALL: `syscall` jumped to the unmapped LSTAR;
- *                                      rcx/r11 hold the return rip and rflags.
+ *  #PF at KVM_LSTAR_VA, rip == LSTAR   TRAP_SYSCALL: `syscall` jumped to LSTAR in ring 3
+ *                                      (kvm_pvm); rcx/r11 hold the return rip and rflags.
+ *  the syscall stub's own exit         TRAP_SYSCALL: `syscall` entered ring 0 (hardware KVM)
  *  #PF                                 TRAP_FAULT: cr2, access from the error code.
  *  #DE                                 SIGFPE FPE_INTDIV at rip
  *  #DB                                 SIGTRAP TRAP_TRACE / TRAP_HWBKPT / TRAP_BRKPT (DR6)
@@ -193,6 +194,24 @@ static int exception(struct kvm_ctx *kc, struct cpu_state *cpu, unsigned vector,
 	return -EIO;
 }
 
+/* `syscall` ran: the stack is the application's, rcx and r11 hold its rip and rflags. */
+static void syscall_trap(const struct kvm_run *run, struct cpu_state *cpu, uint64_t rsp,
+			 struct trap *out)
+{
+	gprs_pull(run, &cpu->regs);
+	cpu->regs.rip = run->s.regs.regs.rcx;
+	cpu->regs.eflags = run->s.regs.regs.r11;
+	cpu->regs.rsp = rsp;
+	cpu->regs.orig_rax = cpu->regs.rax;
+	kvm_trap_fill(out, TRAP_SYSCALL, 0, 0, 0, -1);
+}
+
+int kvm_trap_syscall(struct kvm_ctx *kc, struct cpu_state *cpu, struct trap *out)
+{
+	syscall_trap(kc->v->run, cpu, kc->v->run->s.regs.regs.rsp, out);
+	return 0;
+}
+
 int kvm_trap_decode(struct kvm_ctx *kc, unsigned vector, struct cpu_state *cpu, struct trap *out)
 {
 	const struct kvm_run *run = kc->v->run;
@@ -204,17 +223,14 @@ int kvm_trap_decode(struct kvm_ctx *kc, unsigned vector, struct cpu_state *cpu, 
 			kc->v->id, vector, run->s.regs.regs.rsp);
 		return -EIO;
 	}
+	if (vector == 14 && cr2 == KVM_LSTAR_VA && f[0] == KVM_LSTAR_VA) {
+		syscall_trap(run, cpu, f[3], out);
+		return 0;
+	}
 	gprs_pull(run, &cpu->regs);
 	cpu->regs.rip = f[0];
 	cpu->regs.eflags = f[2];
 	cpu->regs.rsp = f[3];
-	if (vector == 14 && cr2 == KVM_LSTAR_VA && f[0] == KVM_LSTAR_VA) {
-		cpu->regs.rip = run->s.regs.regs.rcx;
-		cpu->regs.eflags = run->s.regs.regs.r11;
-		cpu->regs.orig_rax = cpu->regs.rax;
-		kvm_trap_fill(out, TRAP_SYSCALL, 0, 0, 0, -1);
-		return 0;
-	}
 	if (vector == 14) {
 		page_fault(cpu, err, cr2, out);
 		return 0;

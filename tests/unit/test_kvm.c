@@ -78,7 +78,7 @@ static const uint8_t code_ksys_read[] = {
 	0x48, 0x8b, 0x00,					    /* mov (%rax),%rax */
 };
 static const uint8_t code_lstar_read[] = {
-	0x48, 0xb8, 0x00, 0x00, 0x00, 0x00, 0x00, 0xfe, 0xff, 0xff, /* movabs $LSTAR,%rax */
+	0x48, 0xb8, 0x00, 0x20, 0x00, 0x00, 0x80, 0xff, 0xff, 0xff, /* movabs $LSTAR,%rax */
 	0x48, 0x8b, 0x00,					    /* mov (%rax),%rax */
 };
 static const uint8_t code_count[] = {
@@ -549,10 +549,10 @@ static void test_kernel_half(void **state)
 	assert_int_equal(t.addr, 0xffffff8000000000ull);
 	assert_int_equal(t.code, SEGV_ACCERR); /* present but supervisor-only */
 	cpu_free(cpu);
-	/* Reading the syscall entry address is a plain fault, not a syscall. */
+	/* Reading the syscall entry is a plain fault, not a syscall. */
 	t = run_code(code_lstar_read, sizeof(code_lstar_read), &cpu);
 	assert_int_equal(t.kind, TRAP_FAULT);
-	assert_int_equal(t.addr, 0xfffffe0000000000ull);
+	assert_int_equal(t.addr, KVM_LSTAR_VA);
 	assert_int_equal(cpu->regs.rip, CODE_VA + 10);
 	cpu_free(cpu);
 }
