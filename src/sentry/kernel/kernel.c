@@ -30,6 +30,7 @@ struct kernel *kernel_new(struct platform *p, const struct kernel_config *cfg)
 	k->notify_fd = -1;
 	k->boot_mono_ns = clock_mono_ns();
 	k->boot_real_ns = clock_real_ns();
+	task_host_wait_setup();
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_mutex_init(&k->uts_lock, NULL);
 	pthread_mutex_init(&k->unimpl_lock, NULL);

@@ -8,6 +8,8 @@
 
 /* Host signal that kicks a sentry thread out of a host blocking call (task_host_wait). */
 #define SIG_TASK_INTERRUPT SIGUSR2
+/* Installs the (empty) handler of SIG_TASK_INTERRUPT; kernel_new calls it. */
+void task_host_wait_setup(void);
 
 /* Timers of a group that exits: stop firing (kernel->lock held), then free (no lock held). */
 void timers_mark_dead_locked(struct thread_group *tg);

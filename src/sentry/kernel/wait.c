@@ -144,6 +144,21 @@ int task_block_killable(struct task *t, uint32_t seq, uint64_t deadline_ns)
 	return r;
 }
 
+static void on_task_interrupt(int sig)
+{
+	(void)sig;
+}
+
+void task_host_wait_setup(void)
+{
+	struct sigaction sa = {.sa_handler = on_task_interrupt};
+
+	/* A real handler: with SIG_DFL the kick would be dropped (the sandbox is the init of its
+	 * pid namespace) or, elsewhere, kill the process. */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIG_TASK_INTERRUPT, &sa, NULL);
+}
+
 int task_host_wait(struct task *t, int hostfd, short events, uint64_t deadline_ns)
 {
 	struct pollfd pfd = {.fd = hostfd, .events = events};

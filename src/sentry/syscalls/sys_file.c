@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cvisor/sentry/net.h"
 #include "cvisor/sentry/pipe.h"
 #include "syscalls_internal.h"
 
@@ -177,6 +178,10 @@ static long do_iov(struct task *t, int fd, uint64_t uiov, uint64_t cnt, int64_t 
 	iov = calloc(cnt ? cnt : 1, sizeof(*iov));
 	if (!iov || copy_in_all(t, uiov, iov, cnt * sizeof(*iov)) < 0) {
 		r = iov ? -EFAULT : -ENOMEM;
+		goto out;
+	}
+	if (!off && socket_from_file(f)) { /* one message over all iovecs */
+		r = socket_file_rw_iov(f, t, iov, cnt, wr);
 		goto out;
 	}
 	for (uint64_t i = 0; i < cnt; i++) {
