@@ -22,6 +22,9 @@
 #define USER_FLAGS 0x244dd5ull
 #define FLAGS_FIXED 0x202ull /* bit 1, IF */
 
+/* What a step of the switch left to do (or -errno). */
+enum { SWITCH_DONE, SWITCH_RUN, SWITCH_DECODE };
+
 static pid_t self_tid(void)
 {
 	static __thread pid_t tid;
@@ -129,21 +132,18 @@ static bool canonical(uint64_t a)
 }
 
 /*
- * Writes cpu->regs into the sync regs and the ring-3 state into the sync sregs.  Returns 1
- * (with *out filled) when they cannot be loaded: Linux's iret would fault on them too.
+ * Writes cpu->regs into the sync regs and the ring-3 state into the sync sregs.  Returns false
+ * when they cannot be loaded (a kernel rip or base): Linux's iret would fault on them too.
  */
-static int regs_push(struct kvm_ctx *kc, struct kvm_as *kas, const struct cpu_state *cpu,
-		     struct trap *out)
+static bool regs_push(struct kvm_ctx *kc, struct kvm_as *kas, const struct cpu_state *cpu)
 {
 	struct kvm_run *run = kc->v->run;
 	struct kvm_regs *r = &run->s.regs.regs;
 	struct kvm_sregs *s = &run->s.regs.sregs;
 	const struct cpu_regs *u = &cpu->regs;
 
-	if (!canonical_user(u->rip) || !canonical(u->fs_base) || !canonical(u->gs_base)) {
-		kvm_trap_fill(out, TRAP_SIGNAL, SIGSEGV, SI_KERNEL, 0, 13);
-		return 1;
-	}
+	if (!canonical_user(u->rip) || !canonical(u->fs_base) || !canonical(u->gs_base))
+		return false;
 	r->rax = u->rax, r->rbx = u->rbx, r->rcx = u->rcx, r->rdx = u->rdx;
 	r->rsi = u->rsi, r->rdi = u->rdi, r->rsp = u->rsp, r->rbp = u->rbp;
 	r->r8 = u->r8, r->r9 = u->r9, r->r10 = u->r10, r->r11 = u->r11;
@@ -155,7 +155,7 @@ static int regs_push(struct kvm_ctx *kc, struct kvm_as *kas, const struct cpu_st
 	s->fs.base = u->fs_base;
 	s->gs.base = u->gs_base;
 	run->kvm_dirty_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
-	return 0;
+	return true;
 }
 
 /* Holds run_lock shared unless a page-table recycle is under way; then waits for it. */
@@ -167,7 +167,7 @@ static void wait_world(struct kvm_platform *kp)
 	}
 }
 
-/* KVM_RUN returned EINTR: 1 to run on, 0 with TRAP_INTERRUPT in *out. */
+/* KVM_RUN returned EINTR: SWITCH_RUN to run on, or SWITCH_DONE with TRAP_INTERRUPT. */
 static int interrupted(struct kvm_ctx *kc, struct cpu_state *cpu, struct trap *out)
 {
 	struct kvm_run *run = kc->v->run;
@@ -176,10 +176,10 @@ static int interrupted(struct kvm_ctx *kc, struct cpu_state *cpu, struct trap *o
 	wait_world(kc->kp);
 	/* In ring 0 the vCPU is between a trap and its stub: let it reach the stub. */
 	if (run->s.regs.sregs.cs.dpl != 3 || !atomic_exchange(&kc->pending, false))
-		return 1;
+		return SWITCH_RUN;
 	kvm_trap_user_regs(kc, cpu);
 	kvm_trap_fill(out, TRAP_INTERRUPT, 0, 0, 0, -1);
-	return 0;
+	return SWITCH_DONE;
 }
 
 static int exit_decode(struct kvm_ctx *kc, struct cpu_state *cpu, struct trap *out)
@@ -199,18 +199,40 @@ static int exit_decode(struct kvm_ctx *kc, struct cpu_state *cpu, struct trap *o
 	return -EIO;
 }
 
+/* Runs the vCPU until it exits (SWITCH_DECODE) or is interrupted (SWITCH_DONE). */
 static int run_loop(struct kvm_ctx *kc, struct cpu_state *cpu, struct trap *out)
+{
+	int r = SWITCH_RUN;
+
+	while (r == SWITCH_RUN) {
+		if (ioctl(kc->v->fd, KVM_RUN, 0) == 0)
+			return SWITCH_DECODE;
+		if (errno != EINTR)
+			return -errno;
+		r = interrupted(kc, cpu, out);
+	}
+	return r;
+}
+
+/* The part of a switch that runs under run_lock: everything but decoding the exit. */
+static int switch_locked(struct kvm_ctx *kc, struct kvm_as *kas, struct cpu_state *cpu,
+			 struct trap *out)
 {
 	int r;
 
-	for (;;) {
-		if (ioctl(kc->v->fd, KVM_RUN, 0) == 0)
-			return exit_decode(kc, cpu, out);
-		if (errno != EINTR)
-			return -errno;
-		if ((r = interrupted(kc, cpu, out)) <= 0)
-			return r;
+	if (atomic_exchange(&kc->pending, false)) {
+		kvm_trap_fill(out, TRAP_INTERRUPT, 0, 0, 0, -1);
+		return SWITCH_DONE;
 	}
+	if ((r = fpu_push(kc, cpu)) < 0)
+		return r;
+	if (!regs_push(kc, kas, cpu)) {
+		kvm_trap_fill(out, TRAP_SIGNAL, SIGSEGV, SI_KERNEL, 0, 13);
+		return SWITCH_DONE;
+	}
+	cpu->fpu_valid = false; /* from here on the live state is the vCPU's */
+	kc->as = kas;
+	return run_loop(kc, cpu, out);
 }
 
 int kvm_switch(struct context *c, struct address_space *as, struct cpu_state *cpu,
@@ -224,17 +246,14 @@ int kvm_switch(struct context *c, struct address_space *as, struct cpu_state *cp
 	/* Publish `running` before testing `pending` and `stopping`; the others do the reverse. */
 	atomic_store(&kc->v->running, self_tid());
 	wait_world(kp);
-	if (atomic_exchange(&kc->pending, false)) {
-		kvm_trap_fill(out, TRAP_INTERRUPT, 0, 0, 0, -1);
-		r = 0;
-	} else if ((r = fpu_push(kc, cpu)) == 0 && (r = regs_push(kc, to_kas(as), cpu, out)) == 0) {
-		cpu->fpu_valid = false; /* from here on the live state is the vCPU's */
-		kc->as = to_kas(as);
-		r = run_loop(kc, cpu, out);
-	}
+	r = switch_locked(kc, to_kas(as), cpu, out);
 	atomic_store(&kc->v->running, 0);
 	pthread_rwlock_unlock(&kp->run_lock);
-	return r > 0 ? 0 : r;
+	/* Decoding may take the address space's lock (to read an instruction): never while
+	 * holding run_lock, which a recycle under that lock waits for. */
+	if (r == SWITCH_DECODE)
+		r = exit_decode(kc, cpu, out);
+	return r < 0 ? r : 0;
 }
 
 int kvm_pull_full_state(struct context *c, struct address_space *as, struct cpu_state *cpu)

@@ -23,7 +23,8 @@
  *
  * Lock order: kvm_as.lock -> kvm_platform.maint_lock -> kvm_platform.pt_lock
  *             -> kvm_platform.run_lock (exclusive) -> kvm_platform.vcpu_lock;
- *             a switch holds run_lock shared and takes nothing else.
+ *             a switch holds run_lock shared around KVM_RUN and takes nothing else
+ *             meanwhile (it decodes the exit, which may take kvm_as.lock, after).
  */
 #ifndef CV_PLATFORM_KVM_INTERNAL_H
 #define CV_PLATFORM_KVM_INTERNAL_H
