@@ -1006,6 +1006,38 @@ static void test_recycle(void **state)
 	platform_release_address_space(s.as);
 }
 
+/* Exhaust a (shrunk) table region: recycles happen on their own, mappings stay right. */
+static void test_recycle_auto(void **state)
+{
+	struct kvm_platform *kp = plat.priv;
+	uint64_t saved = kp->pta.npages, recycles = kp->pta.recycles;
+	struct context *c = platform_new_context(&plat);
+	struct cpu_state *cpu = cpu_new(CODE_VA);
+	uint64_t v;
+
+	put_code(CODE_PAGE, code_load_syscall, sizeof(code_load_syscall));
+	kp->pta.npages = kp->pta.cursor + 64;
+	for (uint64_t i = 0; i < 300; i++) {
+		struct address_space *as = as_new(CODE_PAGE);
+		unsigned page = DATA_PAGE + (unsigned)(i % 2);
+
+		v = 0x1000 + i;
+		memcpy(mem + page * PAGE, &v, 8);
+		assert_int_equal(platform_map_file(as, DATA_VA + (i % 7) * 0x200000, PAGE,
+						   page * PAGE, PROT_READ),
+				 0);
+		cpu->regs.rip = CODE_VA;
+		cpu->regs.rbx = DATA_VA + (i % 7) * 0x200000;
+		assert_int_equal(run(c, as, cpu).kind, TRAP_SYSCALL);
+		assert_int_equal(cpu->regs.orig_rax, v);
+		platform_release_address_space(as);
+	}
+	assert_true(kp->pta.recycles > recycles);
+	kp->pta.npages = saved;
+	platform_release_context(c);
+	cpu_free(cpu);
+}
+
 static void test_release_no_leak(void **state)
 {
 	int fds = count_dir("/proc/self/fd");
@@ -1144,6 +1176,7 @@ int main(void)
 		cmocka_unit_test(test_unmap_while_running),
 		cmocka_unit_test(test_big_ranges),
 		cmocka_unit_test(test_recycle),
+		cmocka_unit_test(test_recycle_auto),
 		cmocka_unit_test(test_release_no_leak),
 		cmocka_unit_test(test_bench),
 	};
