@@ -111,7 +111,7 @@ static int64_t choose_bias(struct mm *mm, const struct elf_image *img, bool main
 	if (!img->dyn)
 		return 0;
 	if (main) {
-		uint64_t base = MIN(PIE_BASE, mm->max_addr / 3 * 2);
+		uint64_t base = MIN(PIE_BASE, (mm->max_addr / 3 * 2) & PAGE_MASK);
 
 		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
 			rnd = 0;
