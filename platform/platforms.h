@@ -8,7 +8,7 @@
 #include "cvisor/platform.h"
 
 extern const struct platform_ops ptrace_platform_ops;
-/* extern const struct platform_ops systrap_platform_ops;  (platform/systrap, to come) */
+extern const struct platform_ops systrap_platform_ops;
 extern const struct platform_ops kvm_platform_ops;
 
 #endif
