@@ -42,6 +42,7 @@ struct cli_global {
 	const struct platform_ops *platform; /* --platform, or NULL for the default */
 	enum network_mode network;
 	bool strace;
+	bool no_syscall_patching; /* systrap: trap every syscall, never rewrite the site */
 	bool systemd_cgroup;
 	const char *rootless; /* "true", "false" or "auto": accepted, not used yet */
 	bool help, version;
