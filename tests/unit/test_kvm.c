@@ -496,6 +496,36 @@ static void test_signals(void **state)
 	check_signal(code_align, sizeof(code_align), SIGBUS, BUS_ADRALN, 17, CODE_VA + 9);
 }
 
+/* sgdt/sidt/str/smsw are not privileged without UMIP: what the application learns. */
+static void test_descriptor_tables(void **state)
+{
+	static const uint8_t code[] = {
+		0x0f, 0x01, 0x03,	/* sgdt (%rbx) */
+		0x0f, 0x01, 0x4b, 0x10, /* sidt 16(%rbx) */
+		0x0f, 0x00, 0xc8,	/* str %eax */
+		0x0f, 0x01, 0xe1,	/* smsw %ecx */
+		0x48, 0x89, 0xca,	/* mov %rcx,%rdx */
+		0x0f, 0x05,		/* syscall */
+	};
+	struct context *c;
+	struct cpu_state *cpu;
+	struct address_space *as = rig_open(code, sizeof(code), &c, &cpu);
+	uint64_t gdt, idt;
+	struct trap t;
+
+	assert_int_equal(
+		platform_map_file(as, DATA_VA, PAGE, DATA_PAGE * PAGE, PROT_READ | PROT_WRITE), 0);
+	cpu->regs.rbx = DATA_VA;
+	t = run(c, as, cpu);
+	memcpy(&gdt, mem + DATA_PAGE * PAGE + 2, 8);
+	memcpy(&idt, mem + DATA_PAGE * PAGE + 18, 8);
+	/* The guest's own tables (supervisor-only), never the host's. */
+	assert_int_equal(t.kind, TRAP_SYSCALL);
+	assert_int_equal(gdt, KVM_KSYS_VA + SYS_GDT);
+	assert_int_equal(idt, KVM_KSYS_VA + SYS_IDT);
+	rig_close(c, as, cpu);
+}
+
 /* The sentry single-steps with TF (ptrace): #DB after one instruction, TRAP_TRACE. */
 static void test_single_step(void **state)
 {
@@ -1006,6 +1036,70 @@ static void test_recycle(void **state)
 	platform_release_address_space(s.as);
 }
 
+struct watchdog {
+	struct context *c;
+	volatile int armed, stop;
+};
+
+/* Interrupts whatever the fuzzed guest is doing after 20 ms (it may loop forever). */
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+
+	while (!w->stop) {
+		sleep_ms(20);
+		if (w->armed)
+			platform_interrupt(w->c);
+	}
+	return NULL;
+}
+
+/* Random bytes as code, random registers: every outcome is a trap; the platform lives on. */
+static void test_random_code(void **state)
+{
+	struct context *c;
+	struct cpu_state *cpu;
+	struct address_space *as = rig_open(code_spin, sizeof(code_spin), &c, &cpu);
+	struct watchdog w = { .c = c };
+	const char *env = getenv("CV_FUZZ"); /* more rounds, and a seed per run */
+	int rounds = env ? atoi(env) : 400;
+	unsigned seed = env ? (unsigned)time(NULL) : 12345, kinds[4] = { 0 }, dead = 0;
+	pthread_t th;
+	struct trap t;
+
+	assert_int_equal(
+		platform_map_file(as, DATA_VA, PAGE, DATA_PAGE * PAGE, PROT_READ | PROT_WRITE), 0);
+	assert_int_equal(pthread_create(&th, NULL, watchdog_main, &w), 0);
+	for (int i = 0; i < rounds; i++) {
+		for (size_t b = 0; b < PAGE; b++)
+			mem[CODE_PAGE * PAGE + b] = (uint8_t)rand_r(&seed);
+		for (uint64_t *r = &cpu->regs.r15; r <= &cpu->regs.rdi; r++)
+			*r = (uint64_t)rand_r(&seed) << 32 | (uint64_t)rand_r(&seed);
+		cpu->regs.rbx = DATA_VA + 128;
+		cpu->regs.rsp = STACK_VA + PAGE / 2;
+		cpu->regs.rip = CODE_VA + (uint64_t)(rand_r(&seed) % 64);
+		cpu->regs.eflags = 0x202;
+		w.armed = 1;
+		if (platform_switch(c, as, cpu, &t) < 0)
+			dead++; /* the sentry would kill the thread group */
+		else
+			kinds[t.kind]++;
+		w.armed = 0;
+	}
+	w.stop = 1;
+	pthread_join(th, NULL);
+	print_message("# random code: %u syscalls, %u faults, %u signals, %u interrupts, %u -EIO\n",
+		      kinds[TRAP_SYSCALL], kinds[TRAP_FAULT], kinds[TRAP_SIGNAL],
+		      kinds[TRAP_INTERRUPT], dead);
+	assert_true(dead <= (unsigned)rounds / 50);
+	/* Still a working platform. */
+	put_code(CODE_PAGE, code_two_syscalls, sizeof(code_two_syscalls));
+	cpu->regs.rip = CODE_VA;
+	cpu->regs.rax = 39;
+	assert_int_equal(run(c, as, cpu).kind, TRAP_SYSCALL);
+	rig_close(c, as, cpu);
+}
+
 /* Exhaust a (shrunk) table region: recycles happen on their own, mappings stay right. */
 static void test_recycle_auto(void **state)
 {
@@ -1158,6 +1252,7 @@ int main(void)
 		cmocka_unit_test(test_write_fault),
 		cmocka_unit_test(test_exec_fault),
 		cmocka_unit_test(test_signals),
+		cmocka_unit_test(test_descriptor_tables),
 		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_privileged),
 		cmocka_unit_test(test_kernel_half),
@@ -1177,6 +1272,7 @@ int main(void)
 		cmocka_unit_test(test_big_ranges),
 		cmocka_unit_test(test_recycle),
 		cmocka_unit_test(test_recycle_auto),
+		cmocka_unit_test(test_random_code),
 		cmocka_unit_test(test_release_no_leak),
 		cmocka_unit_test(test_bench),
 	};
