@@ -21,10 +21,11 @@
  *  - Page-table pages are never reused until every shadow is dropped (a slot re-add), so a
  *    stale shadow can never describe a recycled page (pt_alloc.c).
  *
- * Lock order: kvm_as.lock -> kvm_platform.maint_lock -> kvm_platform.pt_lock
- *             -> kvm_platform.run_lock (exclusive) -> kvm_platform.vcpu_lock;
- *             a switch holds run_lock shared around KVM_RUN and takes nothing else
- *             meanwhile (it decodes the exit, which may take kvm_as.lock, after).
+ * Lock order: kvm_as.lock -> maint_lock -> run_lock (shared: a maintenance run);
+ *             kvm_as.lock -> pt_lock -> vcpu_lock, released, then run_lock (exclusive: a
+ *             recycle stops every switch).  maint_lock and pt_lock are never held together;
+ *             a switch holds run_lock shared around KVM_RUN only, and decodes the exit
+ *             (which may take kvm_as.lock) after releasing it.
  */
 #ifndef CV_PLATFORM_KVM_INTERNAL_H
 #define CV_PLATFORM_KVM_INTERNAL_H
