@@ -89,6 +89,27 @@ int kvm_fpu_pull(struct kvm_ctx *kc, struct cpu_state *cpu)
 	return r;
 }
 
+/*
+ * An XSAVE image the sentry rebuilt from application memory (sigreturn) may carry what
+ * KVM_SET_XSAVE refuses; Linux would sanitise the same fields: features the vCPU does not
+ * enable, the compacted-format bit, reserved header bytes, reserved MXCSR bits.
+ */
+static void xsave_sanitise(const struct kvm_platform *kp, uint8_t *buf)
+{
+	uint64_t bv;
+	uint32_t mxcsr;
+
+	memcpy(&mxcsr, buf + 24, 4);
+	mxcsr &= kp->mxcsr_mask;
+	memcpy(buf + 24, &mxcsr, 4);
+	if (kp->xsave_size <= 512 + 64)
+		return;
+	memcpy(&bv, buf + 512, 8);
+	bv &= kp->xcr0 ? kp->xcr0 : 3;
+	memcpy(buf + 512, &bv, 8);
+	memset(buf + 520, 0, 56); /* XCOMP_BV and the reserved rest of the header */
+}
+
 /* Loads cpu->fpu into the vCPU when it changed or the vCPU holds someone else's. */
 static int fpu_push(struct kvm_ctx *kc, struct cpu_state *cpu)
 {
@@ -107,11 +128,8 @@ static int fpu_push(struct kvm_ctx *kc, struct cpu_state *cpu)
 		return -ENOMEM;
 	memset(buf, 0, kc->kp->xsave_size);
 	memcpy(buf, cpu->fpu, n);
+	xsave_sanitise(kc->kp, buf);
 	r = xsave_io(kc, buf, true);
-	if (r == -EINVAL) {
-		buf[26] = buf[27] = 0; /* reserved MXCSR bits from a forged sigreturn frame */
-		r = xsave_io(kc, buf, true);
-	}
 	free(buf);
 	if (r < 0)
 		return r;

@@ -129,6 +129,7 @@ struct kvm_platform {
 	size_t run_size;
 	struct kvm_cpuid2 *cpuid; /* every vCPU's CPUID table */
 	uint64_t xcr0;
+	uint32_t mxcsr_mask;
 	size_t xsave_size;	  /* bytes KVM_GET_XSAVE(2) fills */
 	bool xsave2;
 	uint64_t cr4;

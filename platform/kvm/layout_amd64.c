@@ -290,11 +290,24 @@ static uint64_t host_xcr0(void)
 	return (uint64_t)hi << 32 | lo;
 }
 
+/* MXCSR bits this CPU implements, as FXSAVE reports them (0 there means 0xffbf). */
+static uint32_t host_mxcsr_mask(void)
+{
+	uint8_t fx[512] __aligned(16);
+	uint32_t mask;
+
+	memset(fx, 0, sizeof(fx));
+	__asm__ volatile("fxsaveq %0" : "=m"(fx));
+	memcpy(&mask, fx + 28, 4);
+	return mask ? mask : 0xffbf;
+}
+
 /* Control register 4 and XCR0 as the application expects them: what the host enables. */
 static void host_features(struct kvm_platform *kp)
 {
 	unsigned a, b, c, d;
 
+	kp->mxcsr_mask = host_mxcsr_mask();
 	kp->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 	kp->xcr0 = 0;
 	if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE)) {

@@ -674,6 +674,26 @@ static void test_fpu_state(void **state)
 	rig_close(c, as, cpu);
 }
 
+/* A forged XSAVE image (as a sigreturn frame could carry) still loads, sanitised. */
+static void test_fpu_forged(void **state)
+{
+	struct context *c;
+	struct cpu_state *cpu;
+	struct address_space *as = rig_open(code_fpu, sizeof(code_fpu), &c, &cpu);
+	uint32_t mxcsr = 0xffffffff;
+	uint64_t junk = ~0ull;
+
+	set_xmm(cpu->fpu, 0, 0x4242);
+	memcpy(cpu->fpu + 24, &mxcsr, 4);
+	if (cpu_fpu_size() > 576) {
+		memcpy(cpu->fpu + 512, &junk, 8); /* every XSTATE_BV bit */
+		memcpy(cpu->fpu + 520, &junk, 8); /* XCOMP_BV: compacted format */
+	}
+	assert_int_equal(run(c, as, cpu).kind, TRAP_SYSCALL);
+	assert_int_equal(cpu->regs.rdi, 0x4242);
+	rig_close(c, as, cpu);
+}
+
 /* Two contexts never see each other's FPU state, even on a recycled vCPU. */
 static void test_fpu_isolation(void **state)
 {
@@ -1259,6 +1279,7 @@ int main(void)
 		cmocka_unit_test(test_bad_registers),
 		cmocka_unit_test(test_fs_base),
 		cmocka_unit_test(test_fpu_state),
+		cmocka_unit_test(test_fpu_forged),
 		cmocka_unit_test(test_fpu_isolation),
 		cmocka_unit_test(test_simd_exception),
 		cmocka_unit_test(test_cpuid),
