@@ -293,7 +293,7 @@ static long try_dequeue(void *arg)
 	if (l->state != UNIX_LISTENING) {
 		r = -EINVAL;
 	} else if (!l->aq_head) {
-		r = -EAGAIN;
+		r = (l->shutdown & UNIX_RCV_SHUTDOWN) ? -EINVAL : -EAGAIN;
 	} else {
 		c->got = l->aq_head;
 		l->aq_head = c->got->aq_next;
