@@ -1,25 +1,42 @@
 /*
  * The sandbox's network namespace (DESIGN.md §2 net/): guest inet sockets are host sockets
- * the sentry opens here, so a fresh namespace needs its loopback up for 127.0.0.1 and ::1 to
- * work.  Done before confinement; with --network=host the host's namespace is left alone.
+ * the sentry opens here.  --network=sandbox joins the namespace config.json names (the
+ * engine's, e.g. Docker's bridge), or keeps the fresh one the sandbox was cloned into;
+ * --network=none always keeps the fresh one; --network=host leaves the host's alone.  A
+ * fresh namespace needs its loopback up for 127.0.0.1 and ::1 to work.  Done before
+ * confinement.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "cvisor/err.h"
+#include "cvisor/oci.h"
 #include "sandbox_internal.h"
 
-int sandbox_net_setup(const struct sandbox_config *cfg, struct cv_err **err)
+static int join_netns(const char *path, struct cv_err **err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0)
+		return cv_err_set(err, errno, "opening the network namespace `%s`", path);
+	if (setns(fd, CLONE_NEWNET) < 0)
+		r = cv_err_set(err, errno, "joining the network namespace `%s`", path);
+	close(fd);
+	return r;
+}
+
+static int loopback_up(struct cv_err **err)
 {
 	struct ifreq ifr;
 	int fd, r = 0;
 
-	if (cfg->network == NETWORK_HOST)
-		return 0;
 	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return cv_err_set(err, errno, "creating a socket to configure `lo`");
@@ -34,4 +51,15 @@ int sandbox_net_setup(const struct sandbox_config *cfg, struct cv_err **err)
 	}
 	close(fd);
 	return r;
+}
+
+int sandbox_net_setup(const struct sandbox_config *cfg, struct cv_err **err)
+{
+	const struct oci_namespace *ns = oci_spec_namespace(cfg->spec, OCI_NS_NETWORK);
+
+	if (cfg->network == NETWORK_HOST)
+		return 0;
+	if (cfg->network == NETWORK_SANDBOX && ns && ns->path && join_netns(ns->path, err) < 0)
+		return -1;
+	return loopback_up(err);
 }

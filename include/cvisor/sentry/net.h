@@ -137,11 +137,14 @@ void socket_init(struct socket *s, const struct socket_ops *ops, struct kernel *
 		 int type, int protocol);
 void socket_get(struct socket *s);
 void socket_put(struct socket *s);
+/* Drops the caller's reference to a socket that never got a file, closing it first (peers
+ * see it go, as if its file had been closed). */
+void socket_discard(struct socket *s);
 
 /*
  * A file for s (an S_IFSOCK anonymous inode owned by t's fsuid, named "socket:[ino]"), open
  * O_RDWR plus O_NONBLOCK from flags.  Takes over the caller's reference to s.  ERR_PTR on
- * error (then the reference is dropped).
+ * error (then s is discarded).
  */
 struct file *socket_file_new(struct task *t, struct socket *s, unsigned flags);
 /* The socket behind f (borrowed), or NULL when f is not a socket. */

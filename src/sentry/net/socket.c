@@ -64,8 +64,8 @@ int socket_create_pair(struct task *t, int family, int type, int protocol,
 		return r;
 	}
 	if ((r = out[0]->ops->socketpair(out[0], out[1], t)) < 0) {
-		socket_put(out[0]);
-		socket_put(out[1]);
+		socket_discard(out[0]);
+		socket_discard(out[1]);
 	}
 	return r;
 }
@@ -92,6 +92,13 @@ void socket_put(struct socket *s)
 	if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	s->ops->destroy(s);
+}
+
+void socket_discard(struct socket *s)
+{
+	if (s->ops->release)
+		s->ops->release(s);
+	socket_put(s);
 }
 
 /* ---- the file ------------------------------------------------------------------------------ */
@@ -185,7 +192,7 @@ struct file *socket_file_new(struct task *t, struct socket *s, unsigned flags)
 	struct file *f;
 
 	if (!ino) {
-		socket_put(s);
+		socket_discard(s);
 		return ERR_PTR(-ENOMEM);
 	}
 	ino->uid = t->cred->fsuid;
@@ -193,7 +200,7 @@ struct file *socket_file_new(struct task *t, struct socket *s, unsigned flags)
 	f = file_new(NULL, ino, &socket_file_ops, O_RDWR_ | (flags & O_NONBLOCK_));
 	inode_put(ino);
 	if (IS_ERR(f)) {
-		socket_put(s);
+		socket_discard(s);
 		return f;
 	}
 	snprintf(name, sizeof(name), "socket:[%llu]", (unsigned long long)ino->ino);

@@ -106,7 +106,7 @@ SYSCALL(socketpair)
 	if (r < 0)
 		return r;
 	if ((r = fds[0] = (int)install_socket(t, s[0], type & SOCK_FLAGS)) < 0) {
-		socket_put(s[1]);
+		socket_discard(s[1]);
 		return r;
 	}
 	if ((r = fds[1] = (int)install_socket(t, s[1], type & SOCK_FLAGS)) < 0 ||
@@ -172,7 +172,7 @@ static long do_accept(struct task *t, int fd, uint64_t uaddr, uint64_t ulenp, in
 	uint8_t addr[LINUX_SOCKADDR_MAX];
 	uint32_t len = 0;
 	struct socket *s, *ns;
-	struct file *f;
+	struct file *f, *nf;
 	long r;
 
 	if (flags & ~SOCK_FLAGS)
@@ -183,15 +183,18 @@ static long do_accept(struct task *t, int fd, uint64_t uaddr, uint64_t ulenp, in
 	file_put(f);
 	if (r < 0)
 		return r;
-	if (uaddr && socket_getname(ns, addr, &len, true) < 0) {
-		socket_put(ns);
-		return -ECONNABORTED;
-	}
-	if ((r = sockcall_copy_addr_out(t, uaddr, ulenp, addr, len)) < 0) {
-		socket_put(ns);
-		return r;
-	}
-	return install_socket(t, ns, flags);
+	/* The file first: on a later error its close tells the peer. */
+	nf = socket_file_new(t, ns, (unsigned)flags & O_NONBLOCK_);
+	if (IS_ERR(nf))
+		return PTR_ERR(nf);
+	if (uaddr && socket_getname(ns, addr, &len, true) < 0)
+		r = -ECONNABORTED;
+	if (r == 0)
+		r = sockcall_copy_addr_out(t, uaddr, ulenp, addr, len);
+	if (r == 0)
+		r = fd_install(t->files, nf, flags & LINUX_SOCK_CLOEXEC, 0, nofile(t));
+	file_put(nf);
+	return r;
 }
 
 /* Implements Linux accept(2). */
