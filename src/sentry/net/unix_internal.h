@@ -1,6 +1,6 @@
 /*
- * Private to the AF_UNIX family (unix.c: lifecycle, connections, options; unix_io.c: the
- * data path; unix_names.c: bound names).
+ * Private to the AF_UNIX family (unix.c: lifecycle and connections; unix_io.c and
+ * unix_recv.c: the data path; unix_names.c: bound names; unix_opts.c: options).
  *
  * A unix socket's receive queue holds messages sent to it.  Each message keeps a reference
  * to its sender, whose wmem it is charged to until read, so reading wakes the sender; the
@@ -111,12 +111,16 @@ struct unix_sock *unix_sock_new(struct kernel *k, int type);
 /* Sets u's peer credentials to t's (SO_PEERCRED). */
 void unix_set_peercred_from(struct unix_sock *u, struct task *t);
 
-/* ---- unix_io.c ---- */
+/* ---- unix_io.c, unix_recv.c ---- */
 
 ssize_t unix_sendmsg(struct socket *s, struct task *t, struct sock_msg *m, int flags);
 ssize_t unix_recvmsg(struct socket *s, struct task *t, struct sock_msg *m, int flags);
 /* Frees a message (drops its files and references, uncharges and wakes its sender). */
 void unix_msg_free(struct unix_msg *msg);
+/* Frees a list of messages linked through next. */
+void unix_msg_free_list(struct unix_msg *msg);
+/* Unlinks the head message of u's queue (u->lock held; the queue is not empty). */
+struct unix_msg *unix_dequeue(struct unix_sock *u);
 /* Unlinks and frees every queued message (u->lock not held). */
 void unix_purge_queue(struct unix_sock *u);
 /* FIONREAD: unread bytes (stream, seqpacket) or the next datagram's size. */
