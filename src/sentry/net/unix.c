@@ -82,16 +82,16 @@ void unix_set_peercred_from(struct unix_sock *u, struct task *t)
 static int unix_bind(struct socket *s, struct task *t, const void *addr, uint32_t len)
 {
 	struct unix_sock *u = unix_sk(s);
-	struct linux_sockaddr_un sun;
+	union unix_sockaddr sa;
 	struct unix_name_key key;
 	uint32_t alen;
-	int r = unix_parse_addr(addr, len, &key, &sun, &alen);
+	int r = unix_parse_addr(addr, len, &key, &sa, &alen);
 
 	if (r == 1)
 		return unix_autobind(u);
 	if (r < 0)
 		return r;
-	return unix_bind_name(u, t, &sun, alen, &key);
+	return unix_bind_name(u, t, &sa, alen, &key);
 }
 
 /* ---- connect ------------------------------------------------------------------------------ */
@@ -218,7 +218,7 @@ static int unix_connect(struct socket *s, struct task *t, const void *addr, uint
 			bool nonblock)
 {
 	struct unix_sock *u = unix_sk(s), *to;
-	struct linux_sockaddr_un sun;
+	union unix_sockaddr sa;
 	struct unix_name_key key;
 	uint32_t alen;
 	int r;
@@ -226,7 +226,7 @@ static int unix_connect(struct socket *s, struct task *t, const void *addr, uint
 	if (s->type == LINUX_SOCK_DGRAM && len >= 2 &&
 	    *(const uint16_t *)addr == LINUX_AF_UNSPEC)
 		return dgram_disconnect(u);
-	r = unix_parse_addr(addr, len, &key, &sun, &alen);
+	r = unix_parse_addr(addr, len, &key, &sa, &alen);
 	if (r)
 		return r < 0 ? r : -EINVAL;
 	if (u->passcred && !u->addr && (r = unix_autobind(u)) < 0)
@@ -335,7 +335,7 @@ static uint32_t put_addr(const struct unix_addr *a, void *out)
 		*(uint16_t *)out = LINUX_AF_UNIX;
 		return 2;
 	}
-	memcpy(out, &a->sun, a->len);
+	memcpy(out, &a->sa, a->len);
 	return a->len;
 }
 

@@ -30,11 +30,18 @@ enum unix_state {
 	UNIX_LISTENING,
 };
 
+/* A sockaddr_un as Linux reports it: a path of all 108 bytes gets its NUL past the struct
+ * (length 111), so the buffer is larger. */
+union unix_sockaddr {
+	struct linux_sockaddr_un sun;
+	uint8_t bytes[LINUX_SOCKADDR_MAX];
+};
+
 /* A bound name, shared (refcounted) by a socket and the messages it sent. */
 struct unix_addr {
 	int refs;
 	uint32_t len; /* sockaddr length, family included */
-	struct linux_sockaddr_un sun;
+	union unix_sockaddr sa;
 };
 
 struct unix_msg {
@@ -147,13 +154,13 @@ struct unix_name_key {
 
 /*
  * Parses a guest sockaddr_un of len bytes into key, with the address to report for it (as
- * Linux stores it: paths up to their NUL) in *sun and *alen.  Returns 0, 1 when the address
- * is the family alone (autobind), or -EINVAL.
+ * Linux stores it: paths up to and including their NUL) in *sa and *alen.  Returns 0, 1 when
+ * the address is the family alone (autobind), or -EINVAL.
  */
 int unix_parse_addr(const void *addr, uint32_t len, struct unix_name_key *key,
-		    struct linux_sockaddr_un *sun, uint32_t *alen);
+		    union unix_sockaddr *sa, uint32_t *alen);
 /* bind(2) of u to the name: creates the socket inode for paths. */
-int unix_bind_name(struct unix_sock *u, struct task *t, const struct linux_sockaddr_un *sun,
+int unix_bind_name(struct unix_sock *u, struct task *t, const union unix_sockaddr *sa,
 		   uint32_t alen, const struct unix_name_key *key);
 /* Binds u to a fresh abstract name (autobind). */
 int unix_autobind(struct unix_sock *u);

@@ -364,13 +364,13 @@ static long dgram_deliver(void *arg)
 static int dgram_target(struct unix_sock *u, struct task *t, const struct sock_msg *m,
 			struct unix_sock **to)
 {
-	struct linux_sockaddr_un sun;
+	union unix_sockaddr sa;
 	struct unix_name_key key;
 	uint32_t alen;
 	int r;
 
 	if (m->name && u->sock.type == LINUX_SOCK_DGRAM) {
-		r = unix_parse_addr(m->name, m->namelen, &key, &sun, &alen);
+		r = unix_parse_addr(m->name, m->namelen, &key, &sa, &alen);
 		if (r)
 			return r < 0 ? r : -EINVAL;
 		if ((r = unix_find(t, &key, LINUX_SOCK_DGRAM, to)) < 0)

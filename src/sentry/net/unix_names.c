@@ -150,7 +150,7 @@ void unix_unbind(struct unix_sock *u)
 /* ---- addresses ----------------------------------------------------------------------------- */
 
 int unix_parse_addr(const void *addr, uint32_t len, struct unix_name_key *key,
-		    struct linux_sockaddr_un *sun, uint32_t *alen)
+		    union unix_sockaddr *sa, uint32_t *alen)
 {
 	const struct linux_sockaddr_un *in = addr;
 
@@ -158,8 +158,8 @@ int unix_parse_addr(const void *addr, uint32_t len, struct unix_name_key *key,
 		return -EINVAL;
 	if (len == sizeof(uint16_t))
 		return 1;
-	memset(sun, 0, sizeof(*sun));
-	memcpy(sun, in, len);
+	memset(sa, 0, sizeof(*sa));
+	memcpy(sa, in, len);
 	memset(key, 0, sizeof(*key));
 	if (in->path[0] == 0) {
 		key->abstract = true;
@@ -171,11 +171,11 @@ int unix_parse_addr(const void *addr, uint32_t len, struct unix_name_key *key,
 	/* Linux ends a path at the address's end or its first NUL. */
 	memcpy(key->name, in->path, len - sizeof(uint16_t));
 	key->len = strlen(key->name);
-	*alen = (uint32_t)MIN(key->len + sizeof(uint16_t) + 1, sizeof(*sun));
+	*alen = (uint32_t)(key->len + sizeof(uint16_t) + 1);
 	return 0;
 }
 
-static struct unix_addr *addr_new(const struct linux_sockaddr_un *sun, uint32_t alen)
+static struct unix_addr *addr_new(const union unix_sockaddr *sa, uint32_t alen)
 {
 	struct unix_addr *a = calloc(1, sizeof(*a));
 
@@ -183,7 +183,7 @@ static struct unix_addr *addr_new(const struct linux_sockaddr_un *sun, uint32_t 
 		return NULL;
 	a->refs = 1;
 	a->len = alen;
-	memcpy(&a->sun, sun, alen);
+	memcpy(&a->sa, sa, alen);
 	return a;
 }
 
@@ -233,11 +233,11 @@ static int make_socket_inode(struct task *t, const struct unix_name_key *key, st
 	return r;
 }
 
-int unix_bind_name(struct unix_sock *u, struct task *t, const struct linux_sockaddr_un *sun,
+int unix_bind_name(struct unix_sock *u, struct task *t, const union unix_sockaddr *sa,
 		   uint32_t alen, const struct unix_name_key *key)
 {
 	struct unix_name want = {.abstract = key->abstract, .len = key->len, .type = u->sock.type};
-	struct unix_addr *a = addr_new(sun, alen);
+	struct unix_addr *a = addr_new(sa, alen);
 	struct path bound = {0};
 	int r;
 
@@ -266,7 +266,7 @@ int unix_bind_name(struct unix_sock *u, struct task *t, const struct linux_socka
 int unix_autobind(struct unix_sock *u)
 {
 	struct net_ns *ns = u->sock.k->net;
-	struct linux_sockaddr_un sun = {.family = LINUX_AF_UNIX};
+	union unix_sockaddr sa = {.sun = {.family = LINUX_AF_UNIX}};
 	struct unix_name want = {.abstract = true, .len = 5, .type = u->sock.type};
 	struct unix_addr *a;
 	int r = -ENOSPC;
@@ -287,8 +287,8 @@ int unix_autobind(struct unix_sock *u)
 			r = -ENOSPC;
 	}
 	if (r == 0) {
-		memcpy(sun.path + 1, want.key, 5);
-		if ((a = addr_new(&sun, sizeof(uint16_t) + 1 + 5)))
+		memcpy(sa.sun.path + 1, want.key, 5);
+		if ((a = addr_new(&sa, sizeof(uint16_t) + 1 + 5)))
 			set_addr(u, a, NULL);
 		else
 			r = -ENOMEM;

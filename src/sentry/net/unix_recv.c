@@ -82,7 +82,7 @@ static void copy_from_addr(struct sock_msg *m, const struct unix_addr *a)
 		return;
 	m->namelen = a ? a->len : 0;
 	if (a)
-		memcpy(m->name, &a->sun, a->len);
+		memcpy(m->name, &a->sa, a->len);
 }
 
 struct recv_ctx {

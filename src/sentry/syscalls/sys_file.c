@@ -402,7 +402,9 @@ SYSCALL(fcntl)
 		r = fd_set_cloexec(t->files, fd, ARG(2) & FD_CLOEXEC_);
 		break;
 	case F_GETFL_:
-		r = (long)(f->flags | O_LARGEFILE_);
+		/* open(2) forces O_LARGEFILE on 64-bit; pipes, sockets and other anonymous
+		 * files (no path) never have it. */
+		r = (long)(f->flags | (f->path.dentry ? O_LARGEFILE_ : 0));
 		break;
 	case F_SETFL_:
 		if (f->flags & O_PATH_) {
