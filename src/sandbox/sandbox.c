@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cvisor/err.h"
@@ -264,6 +265,21 @@ void sandbox_main(const struct sandbox_config *cfg, int sync_fd)
 	/* glibc's malloc reads /sys/devices/system/cpu/online to size its arenas, which the
 	 * confined sentry can neither reach nor be allowed to try: fix the arena count. */
 	mallopt(M_ARENA_MAX, 8);
+	/* When it trims a thread arena's heap, malloc first opens /proc/sys/vm/overcommit_memory
+	 * (forbidden once confined): a trim threshold no heap reaches keeps it from trying.  The
+	 * mmap threshold is then fixed too; 1 MiB keeps I/O bounce buffers off mmap/munmap. */
+	mallopt(M_TRIM_THRESHOLD, 1 << 30);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	/* Likewise glibc's time zone, loaded lazily from /etc/localtime by the first gmtime_r
+	 * (the first log line): load it now, while files can still be opened. */
+	tzset();
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+
+		gmtime_r(&now, &tm);
+		localtime_r(&now, &tm);
+	}
 	prctl(PR_SET_NAME, "cvisor-sandbox");
 	collect_rlimits(&sb);
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {

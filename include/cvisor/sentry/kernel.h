@@ -182,7 +182,7 @@ struct kernel {
 
 	pthread_mutex_t lock; /* the tasklist lock; see the lock order above */
 	struct task **pids;   /* open-addressed: tid -> task (leader rows also serve as tgid) */
-	size_t pids_cap, pids_n;
+	size_t pids_cap, pids_n, pids_tombs;
 	int last_pid;
 	struct thread_group *init; /* the container's init, pid 1 */
 	int live_threads;          /* host threads running task loops */

@@ -85,27 +85,37 @@ void kernel_destroy(struct kernel *k)
 
 #define PID_TOMB ((struct task *)1)
 
+/* The slot of tid, or where it would go: the first empty slot (or tombstone, for inserts). */
 static size_t pid_slot(struct kernel *k, int tid, bool for_insert)
 {
-	size_t mask = k->pids_cap - 1, i = ((size_t)tid * 2654435761u) & mask;
+	size_t mask = k->pids_cap - 1, i = ((size_t)tid * 2654435761u) & mask, tomb = SIZE_MAX;
 
-	for (;; i = (i + 1) & mask) {
+	for (size_t probes = 0; probes < k->pids_cap; probes++, i = (i + 1) & mask) {
 		struct task *t = k->pids[i];
 
-		if (!t || (for_insert && t == PID_TOMB))
-			return i;
-		if (t != PID_TOMB && t->tid == tid)
+		if (!t)
+			return for_insert && tomb != SIZE_MAX ? tomb : i;
+		if (t == PID_TOMB) {
+			if (tomb == SIZE_MAX)
+				tomb = i;
+			continue;
+		}
+		if (t->tid == tid)
 			return i;
 	}
+	return tomb; /* full of tombstones: pid_insert rehashes before this can happen */
 }
 
 struct task *kernel_find_task(struct kernel *k, int tid)
 {
+	size_t i;
+
 	if (!k->pids_cap || tid <= 0)
 		return NULL;
-	struct task *t = k->pids[pid_slot(k, tid, false)];
-
-	return t == PID_TOMB ? NULL : t;
+	i = pid_slot(k, tid, false);
+	if (i == SIZE_MAX || !k->pids[i] || k->pids[i] == PID_TOMB)
+		return NULL;
+	return k->pids[i];
 }
 
 struct thread_group *kernel_find_tg(struct kernel *k, int tgid)
@@ -115,18 +125,22 @@ struct thread_group *kernel_find_tg(struct kernel *k, int tgid)
 	return t && t->tg->tgid == tgid ? t->tg : NULL;
 }
 
-static int pid_grow(struct kernel *k)
+/* Rebuilds the table (dropping tombstones), doubling it when live entries need room. */
+static int pid_rehash(struct kernel *k)
 {
-	size_t cap = k->pids_cap ? k->pids_cap * 2 : 256;
+	size_t cap = k->pids_cap ? k->pids_cap : 256;
 	struct task **old = k->pids;
 	size_t oldcap = k->pids_cap;
 
+	while ((k->pids_n + 1) * 2 > cap)
+		cap *= 2;
 	k->pids = calloc(cap, sizeof(*k->pids));
 	if (!k->pids) {
 		k->pids = old;
 		return -ENOMEM;
 	}
 	k->pids_cap = cap;
+	k->pids_tombs = 0;
 	for (size_t i = 0; i < oldcap; i++)
 		if (old[i] && old[i] != PID_TOMB)
 			k->pids[pid_slot(k, old[i]->tid, true)] = old[i];
@@ -150,9 +164,14 @@ int pid_alloc(struct kernel *k)
 
 int pid_insert(struct kernel *k, struct task *t)
 {
-	if ((k->pids_n + 1) * 2 > k->pids_cap && pid_grow(k) < 0)
+	size_t i;
+
+	if ((k->pids_n + k->pids_tombs + 1) * 2 > k->pids_cap && pid_rehash(k) < 0)
 		return -ENOMEM;
-	k->pids[pid_slot(k, t->tid, true)] = t;
+	i = pid_slot(k, t->tid, true);
+	if (k->pids[i] == PID_TOMB)
+		k->pids_tombs--;
+	k->pids[i] = t;
 	k->pids_n++;
 	return 0;
 }
@@ -166,6 +185,7 @@ void pid_remove(struct kernel *k, int tid)
 	i = pid_slot(k, tid, false);
 	k->pids[i] = PID_TOMB;
 	k->pids_n--;
+	k->pids_tombs++;
 }
 
 void kernel_notify_locked(struct kernel *k)

@@ -78,6 +78,12 @@ static void handle_signal_trap(struct task *t, const struct trap *tr)
 		return;
 	log_debug("task %d: signal %d code %d addr %#llx at rip %#llx", t->tid, tr->signo, tr->code,
 		  (unsigned long long)tr->addr, (unsigned long long)t->cpu.regs.rip);
+	if (tr->signo == 31)
+		log_warn("task %d: SIGSYS from the platform: code %d rip %#llx rax %#llx orig %#llx rdi %#llx rsi %#llx syscalls %llu",
+			 t->tid, tr->code, (unsigned long long)t->cpu.regs.rip,
+			 (unsigned long long)t->cpu.regs.rax, (unsigned long long)t->cpu.regs.orig_rax,
+			 (unsigned long long)t->cpu.regs.rdi, (unsigned long long)t->cpu.regs.rsi,
+			 (unsigned long long)t->nr_syscalls);
 	t->fault_trapno = tr->trapno >= 0 ? (uint64_t)tr->trapno : 0;
 	t->fault_err = 0;
 	t->fault_cr2 = 0;

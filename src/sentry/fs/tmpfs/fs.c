@@ -189,7 +189,9 @@ void tmpfs_touch(struct inode *ino, unsigned which)
 		ino->atime = ts;
 	if (which & ATTR_MTIME)
 		ino->mtime = ts;
-	ino->ctime = ts;
+	/* An access alone (reading a file or a directory) changes no metadata: no ctime. */
+	if (which != ATTR_ATIME)
+		ino->ctime = ts;
 }
 
 /* Linux's inode_init_owner: the creator's ids, the group (and S_ISGID for dirs) of an

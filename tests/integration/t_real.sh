@@ -1,0 +1,70 @@
+#!/bin/bash
+# Real programs (issues 3 and 4): bash, python3, perl, coreutils, grep/sed/awk/find/xargs,
+# tar/gzip/xz, sqlite3 and procps from the host, with the libraries ldd names, in a rootfs of
+# their own.  Each script runs natively (chrooted, as pid 1, with /proc, /tmp and /dev
+# mounted like the sandbox's) and in cvisor on every platform; stdout and status must match.
+. "$(dirname "$0")/lib.sh"
+
+REAL="$WORK/rootfs-real"
+bins="bash sh python3 perl sqlite3 ls cat sort uniq head tail wc tr cut seq sleep env echo printf
+      grep sed awk find xargs tar gzip xz md5sum stat cp mv rm ln mkdir readlink pwd date id
+      diff cmp ps kill true false"
+missing="" paths=""
+for b in $bins; do
+	p=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin type -P "$b") &&
+		paths="$paths $p" || missing="$missing $b"
+done
+if [ -n "$missing" ]; then
+	skip "real programs: not installed on this host:$missing"
+	tap_end
+	exit $?
+fi
+if [ ! -x "$REAL/usr/bin/python3" ]; then
+	tools/mkrootfs.sh -d /usr/lib/python3.11 -d /usr/lib/x86_64-linux-gnu/perl-base \
+		-d /usr/lib/x86_64-linux-gnu/perl -d /usr/share/perl "$REAL" $paths >/dev/null ||
+		{ not_ok "building the real-programs rootfs"; tap_end; exit 1; }
+fi
+ln -sf /usr/bin/sh "$REAL/bin/sh"
+ln -sf /usr/bin/bash "$REAL/bin/bash"
+mkdir -p "$REAL/real" && cp tests/integration/real/* "$REAL/real/"
+
+ROOTFS=$REAL
+MOUNTS='[{"destination":"/proc","type":"proc","source":"proc","options":["nosuid","noexec","nodev"]},
+ {"destination":"/tmp","type":"tmpfs","source":"tmpfs","options":["nosuid","nodev","mode=1777"]},
+ {"destination":"/dev","type":"tmpfs","source":"tmpfs","options":["nosuid","strictatime","mode=755","size=65536k"]},
+ {"destination":"/dev/shm","type":"tmpfs","source":"shm","options":["nosuid","noexec","nodev","mode=1777","size=67108864"]}]'
+SETUP='mount -t proc proc @R@/proc && mount -t tmpfs -o mode=1777 tmpfs @R@/tmp &&
+ mount -t tmpfs -o mode=755 tmpfs @R@/dev && for d in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
+ IFS=: read n ma mi <<EOD
+$d
+EOD
+ mknod -m 666 @R@/dev/$n c $ma $mi; done && ln -s /proc/self/fd @R@/dev/fd &&
+ mkdir -m 1777 @R@/dev/shm'
+
+compare() { # name plat args...
+	local name=$1 plat=$2
+	shift 2
+	nrc=$(NATIVE_SETUP="$SETUP" run_native "$WORK/$name.native" "$@")
+	crc=$(BUNDLE_MOUNTS="$MOUNTS" run_cvisor "$plat" "$WORK/$name.$plat" "$@")
+	if [ "$nrc" = "$crc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.$plat"; then
+		ok "$name [$plat] (exit $crc)"
+	else
+		not_ok "$name [$plat]: native exit $nrc, cvisor exit $crc"
+		diff "$WORK/$name.native" "$WORK/$name.$plat" | head -20 | sed 's/^/#   /'
+		sed 's/^/#   stderr: /' "$WORK/$name.$plat.err" | head -10
+	fi
+}
+
+mapfile -t plats < <(platforms)
+for p in "${plats[@]}"; do
+	case $p in
+	*:*) skip "real programs [${p%%:*}]: ${p#*:}"; continue ;;
+	esac
+	compare bash_script "$p" /usr/bin/bash /real/bash_script.sh
+	compare coreutils "$p" /usr/bin/bash /real/coreutils.sh
+	compare sqlite "$p" /usr/bin/bash /real/sqlite.sh
+	compare python_suite "$p" /usr/bin/python3 /real/python_suite.py
+	compare perl "$p" /usr/bin/bash /real/perl_oneliners.sh
+	compare ps "$p" /usr/bin/bash -c 'sleep 1 & sleep 0.2; ps -eo comm | sort; wait'
+done
+tap_end
