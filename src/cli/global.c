@@ -215,7 +215,15 @@ int cli_resolve_platform(const struct cli_global *g, const struct platform_ops *
 {
 	char why[256] = "";
 
-	*out = g->platform ? g->platform : platform_default(why, sizeof(why));
+	if (g->platform) {
+		/* An explicit choice the host cannot run fails here, with the probe's reason. */
+		if (g->platform->probe && g->platform->probe(why, sizeof(why)) < 0)
+			return cv_err_set(err, 0, "platform `%s` is unusable here: %s", g->platform->name,
+					  why[0] ? why : "its probe failed");
+		*out = g->platform;
+		return 0;
+	}
+	*out = platform_default(why, sizeof(why));
 	if (!*out)
 		return cv_err_set(err, 0, "no usable platform on this host: %s", why);
 	return 0;

@@ -127,6 +127,11 @@ rootless() {
 		skip "rootless [$1]: cannot create an unprivileged user to test with"
 		return
 	fi
+	if [ "$1" = kvm ] && ! su "$user" -s /bin/sh -c 'test -r /dev/kvm -a -w /dev/kvm'; then
+		skip "rootless [kvm]: an ordinary user cannot open /dev/kvm on this host ($(stat -c '%A %U:%G' /dev/kvm))"
+		skip "rootless [kvm]: confinement check needs the above"
+		return
+	fi
 	dir=$(mktemp -d /tmp/cvisor-rootless.XXXXXX)
 	cp -a "$ROOTFS" "$dir/rootfs" && cp "$CVISOR" "$dir/cvisor" && chown -R "$user:" "$dir" && chmod 755 "$dir"
 	su "$user" -s /bin/sh -c "cd $dir && ./cvisor spec --rootless"
