@@ -6,7 +6,6 @@
  * with TSYNC, so every thread of the sentry gets it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -151,11 +150,6 @@ int confine_seccomp(struct platform *p, int proc_fd, bool debug, struct cv_err *
 	 * where a filter cannot check them. */
 	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0)
 		return cv_err_set(err, -r, "seccomp ENOSYS rules");
-	/* glibc's malloc opens /proc/sys/vm/overcommit_memory the first time it trims a thread
-	 * arena; in the empty root that is ENOENT anyway, and glibc copes. */
-	if ((r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOENT), SCMP_SYS(openat), 1,
-				  SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, (uint32_t)AT_FDCWD))) < 0)
-		return cv_err_set(err, -r, "seccomp ENOENT rules");
 	if ((r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0)
 		return cv_err_set(err, -r, "seccomp TSYNC");
 	if (debug) {

@@ -48,6 +48,8 @@ static int host_create(struct task *t, int family, int type, int protocol, struc
 	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
 	if (fd < 0)
 		return -errno;
+	/* SO_PROTOCOL reports the protocol the host chose for 0 (IPPROTO_TCP, ...). */
+	getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &(socklen_t){sizeof(protocol)});
 	if (!(h = host_sock_new(t->k, fd, family, type, protocol))) {
 		close(fd);
 		return -ENOMEM;

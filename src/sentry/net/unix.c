@@ -163,13 +163,17 @@ static int stream_connect(struct unix_sock *u, struct task *t, struct unix_sock 
 	c.embryo->peer = u;
 	unix_get(u);
 	unix_set_peercred_from(c.embryo, t);
+	/* Two references: the accept queue's (the first) and u->peer's, taken now because once
+	 * queued the embryo may be accepted and closed before we look again. */
+	unix_get(c.embryo);
 	r = socket_wait(t, &l->sock.wq, LINUX_POLLOUT, nonblock,
 			net_deadline(u->sock.sndtimeo_ns), try_enqueue, &c);
-	if (r < 0)
+	if (r < 0) {
+		unix_put(c.embryo);
 		goto fail;
+	}
 	pthread_mutex_lock(&u->lock);
-	u->peer = c.embryo; /* the accept queue holds the embryo's first reference */
-	unix_get(c.embryo);
+	u->peer = c.embryo;
 	u->state = UNIX_CONNECTED;
 	u->peercred = c.listener_cred;
 	u->has_peercred = c.has_cred;

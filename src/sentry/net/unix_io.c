@@ -291,7 +291,7 @@ static ssize_t stream_send(struct unix_sock *u, struct task *t, struct sock_msg 
 	if ((r = stream_peer(u, &p)) < 0)
 		goto out;
 	while (sent < total) {
-		size_t chunk = MIN(total - sent, UNIX_STREAM_CHUNK);
+		size_t chunk = MIN(total - sent, UNIX_STREAM_CHUNK), len;
 		struct unix_msg *msg;
 
 		chunk = MIN(chunk, (size_t)(u->sndbuf / 2 - 64));
@@ -311,12 +311,13 @@ static ssize_t stream_send(struct unix_sock *u, struct task *t, struct sock_msg 
 		if (r >= 0 && (size_t)r < chunk)
 			msg->len = (size_t)r;
 		msg_attach(msg, scm, sent == 0);
+		len = msg->len; /* once delivered, msg is the reader's (and may be gone) */
 		if (r < 0 || (r = stream_deliver(p, msg)) < 0) {
 			unix_msg_free(msg);
 			break;
 		}
-		sent += msg->len;
-		if (msg->len < chunk) {
+		sent += len;
+		if (len < chunk) {
 			r = -EFAULT;
 			break;
 		}

@@ -103,6 +103,10 @@ static void tcp_echo(void)
 	printf("echoed: %ld bytes, last read %zd\n", total, n);
 	getsockopt(c, SOL_SOCKET, SO_TYPE, &v, &vl);
 	printf("type: %d\n", v);
+	getsockopt(c, SOL_SOCKET, SO_PROTOCOL, &v, &vl);
+	printf("protocol: %d\n", v);
+	getsockopt(c, SOL_SOCKET, SO_DOMAIN, &v, &vl);
+	printf("domain: %d\n", v);
 	close(c);
 	waitpid(child, &st, 0);
 	printf("client exit: %d\n", WEXITSTATUS(st));
