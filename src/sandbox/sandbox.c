@@ -298,6 +298,11 @@ void sandbox_main(const struct sandbox_config *cfg, int sync_fd)
 	report(sync_fd, "ok\n");
 	close(sync_fd);
 	status = control_serve(cfg, sb.fds.control, sb.k, start_init, &sb);
+	log_debug("sandbox exits %d: %llu faults, %llu platform maps (%llu pages), %llu unmaps, "
+		  "%llu COW copies, %llu pages in use at exit", status,
+		  (unsigned long long)sb.k->mf.stats.faults, (unsigned long long)sb.k->mf.stats.maps,
+		  (unsigned long long)sb.k->mf.stats.map_pages, (unsigned long long)sb.k->mf.stats.unmaps,
+		  (unsigned long long)sb.k->mf.stats.cow_copies, (unsigned long long)sb.k->mf.in_use);
 	platform_fini(&sb.platform);
 	exit(status);
 fail:

@@ -44,6 +44,10 @@ struct memfile {
 	uint64_t scan_hint;  /* lowest word of free_bits that may hold a free page */
 	uint64_t in_use;     /* pages handed out (statistics, memory limit) */
 	uint64_t limit;      /* max pages in use, 0 = none */
+	/* Operation counts of every mm on this memory file (atomic; --debug prints them). */
+	struct {
+		uint64_t faults, maps, map_pages, unmaps, cow_copies;
+	} stats;
 };
 
 /* Creates the memfd and maps it.  size is the virtual size (sparse). Returns 0 or -errno. */

@@ -55,6 +55,7 @@ static int64_t copy_page(struct mm *mm, uint64_t src_off)
 
 	if (off < 0)
 		return off;
+	__atomic_add_fetch(&mm->mf->stats.cow_copies, 1, __ATOMIC_RELAXED);
 	memcpy(memfile_ptr(mm->mf, (uint64_t)off), memfile_ptr(mm->mf, src_off), PAGE_SIZE);
 	return off | (int64_t)(PTE_PRESENT | PTE_ANON);
 }
@@ -177,6 +178,9 @@ int mm_map_ptes(struct mm *mm, struct vma *v, uint64_t va, size_t n)
 			run_len += PAGE_SIZE;
 		} else {
 			if (run_len) {
+				__atomic_add_fetch(&mm->mf->stats.maps, 1, __ATOMIC_RELAXED);
+				__atomic_add_fetch(&mm->mf->stats.map_pages, run_len / PAGE_SIZE,
+						   __ATOMIC_RELAXED);
 				r = platform_map_file(mm->as, run_va, run_len, run_off, run_prot);
 				if (r < 0)
 					return r;
@@ -192,6 +196,41 @@ int mm_map_ptes(struct mm *mm, struct vma *v, uint64_t va, size_t n)
 		*pte = (*pte & ~PTE_MAPPED) | prot_pte_bits(prot);
 	}
 	return 0;
+}
+
+/* Can the page at va join a run mapped as one with its neighbour at va-step? */
+static bool joins_run(struct mm *mm, struct vma *v, uint64_t va, uint64_t prev_off, int prot,
+		      int64_t step)
+{
+	uint64_t *pte = pt_slot(&mm->pt, va, false);
+
+	return pte && (*pte & PTE_PRESENT) && !(*pte & PTE_MAPPED) &&
+	       (*pte & PTE_ADDR_MASK) == prev_off + (uint64_t)step &&
+	       mm_pte_prot(mm, v, *pte) == prot;
+}
+
+/*
+ * Maps the faulting page and, with it, the present but unmapped neighbours that are contiguous
+ * in the memory file and would get the same protection: one platform map per fault, covering
+ * what fork and exec left unmapped around it (within an aligned window).
+ */
+static int map_around(struct mm *mm, struct vma *v, uint64_t page)
+{
+	uint64_t win = FAULT_AROUND_PAGES * PAGE_SIZE;
+	uint64_t lo_lim = MAX(ALIGN_DOWN(page, win), v->start), hi_lim = MIN(lo_lim + win, v->end);
+	uint64_t *pte = pt_slot(&mm->pt, page, false);
+	uint64_t lo = page, hi = page + PAGE_SIZE, off;
+	int prot;
+
+	if (!pte || !(*pte & PTE_PRESENT))
+		return mm_map_ptes(mm, v, page, 1);
+	off = *pte & PTE_ADDR_MASK;
+	prot = mm_pte_prot(mm, v, *pte);
+	while (lo > lo_lim && joins_run(mm, v, lo - PAGE_SIZE, off - (page - lo), prot, -(int64_t)PAGE_SIZE))
+		lo -= PAGE_SIZE;
+	while (hi < hi_lim && joins_run(mm, v, hi, off + (hi - page) - PAGE_SIZE, prot, PAGE_SIZE))
+		hi += PAGE_SIZE;
+	return mm_map_ptes(mm, v, lo, (hi - lo) / PAGE_SIZE);
 }
 
 /* Decides what an access of unknown type on an already mapped page must have been. */
@@ -250,7 +289,7 @@ static int fault_locked(struct mm *mm, uint64_t addr, unsigned access, bool repe
 		return r;
 	if (changed)
 		*pte &= ~PTE_MAPPED;
-	return mm_map_ptes(mm, v, page, 1);
+	return map_around(mm, v, page);
 }
 
 int mm_handle_fault(struct mm *mm, uint64_t addr, unsigned access, bool repeated)
@@ -261,6 +300,7 @@ int mm_handle_fault(struct mm *mm, uint64_t addr, unsigned access, bool repeated
 		return -EFAULT;
 	pthread_mutex_lock(&mm->lock);
 	mm->faults++;
+	__atomic_add_fetch(&mm->mf->stats.faults, 1, __ATOMIC_RELAXED);
 	r = fault_locked(mm, addr, access, repeated);
 	pthread_mutex_unlock(&mm->lock);
 	return r;

@@ -64,16 +64,33 @@ void mm_put(struct mm *mm)
 	free(mm);
 }
 
+/*
+ * At fork, pages the parent has mapped writable would have to be write-protected in the
+ * parent (a platform unmap, then a fault on its next write: several per fork, and on some
+ * platforms each costs tens of microseconds).  Up to this many of them are instead copied
+ * for the child at once, and the parent keeps writing without a fault.  Small processes --
+ * shells, the usual fork+exec callers -- then fork without any unmap or parent fault.
+ */
+#define FORK_EAGER_PAGES 64
+
 struct fork_ctx {
 	struct mm *parent, *child;
 	const struct vma *v;
+	bool eager;   /* copy writable pages for the child now instead of sharing them */
 	bool need_wp; /* the parent maps a now-shared page writable */
 	int err;
 };
 
+static void count_writable(void *arg, uint64_t va, uint64_t *pte)
+{
+	if ((*pte & PTE_PRESENT) && (*pte & PTE_ANON) && (*pte & PTE_MAP_W))
+		(*(size_t *)arg)++;
+}
+
 static void fork_pte(void *arg, uint64_t va, uint64_t *pte)
 {
 	struct fork_ctx *f = arg;
+	struct memfile *mf = f->parent->mf;
 	uint64_t *cslot;
 
 	if (!(*pte & PTE_PRESENT) || f->err)
@@ -83,17 +100,37 @@ static void fork_pte(void *arg, uint64_t va, uint64_t *pte)
 		f->err = -ENOMEM;
 		return;
 	}
-	memfile_get(f->parent->mf, *pte & PTE_ADDR_MASK, 1);
+	if (f->eager && (*pte & PTE_ANON) && (*pte & PTE_MAP_W)) {
+		size_t got;
+		int64_t off = memfile_alloc(mf, 1, &got);
+
+		if (off >= 0) {
+			memcpy(memfile_ptr(mf, (uint64_t)off), memfile_ptr(mf, *pte & PTE_ADDR_MASK),
+			       PAGE_SIZE);
+			*cslot = (uint64_t)off | PTE_PRESENT | PTE_ANON;
+			return;
+		}
+	}
+	memfile_get(mf, *pte & PTE_ADDR_MASK, 1);
 	*cslot = *pte & ~PTE_MAPPED;
 	if (!(f->v->flags & VMA_SHARED) && (*pte & PTE_MAP_W))
 		f->need_wp = true;
 }
 
-/* Copies v's pages into the child; write-protects the parent's private writable pages. */
-static int fork_vma(struct mm *parent, struct mm *child, const struct vma *v)
+/* Copies v's pages into the child; write-protects the parent's private writable pages,
+ * unless they fit the eager-copy budget. */
+static int fork_vma(struct mm *parent, struct mm *child, const struct vma *v, size_t *budget)
 {
 	struct fork_ctx f = {.parent = parent, .child = child, .v = v};
+	size_t writable = 0;
 
+	if (!(v->flags & VMA_SHARED)) {
+		pt_walk(&parent->pt, v->start, v->end, count_writable, &writable);
+		if (writable && writable <= *budget) {
+			f.eager = true;
+			*budget -= writable;
+		}
+	}
 	pt_walk(&parent->pt, v->start, v->end, fork_pte, &f);
 	if (f.err)
 		return f.err;
@@ -104,6 +141,8 @@ static int fork_vma(struct mm *parent, struct mm *child, const struct vma *v)
 
 static int fork_copy(struct mm *parent, struct mm *child)
 {
+	size_t budget = FORK_EAGER_PAGES;
+
 	for (size_t i = 0; i < parent->vmas.n; i++) {
 		const struct vma *v = &parent->vmas.v[i];
 		int r;
@@ -120,7 +159,7 @@ static int fork_copy(struct mm *parent, struct mm *child)
 		}
 		child->vmas.v[child->vmas.n++] = *v;
 		vma_get_refs(v);
-		r = fork_vma(parent, child, v);
+		r = fork_vma(parent, child, v, &budget);
 		if (r < 0)
 			return r;
 	}

@@ -30,8 +30,10 @@ int mm_drop_range(struct mm *mm, uint64_t start, uint64_t end)
 	struct drop_ctx d = {.mm = mm};
 
 	pt_walk(&mm->pt, start, end, drop_pte, &d);
-	if (d.mapped)
+	if (d.mapped) {
+		__atomic_add_fetch(&mm->mf->stats.unmaps, 1, __ATOMIC_RELAXED);
 		return platform_unmap(mm->as, start, end - start);
+	}
 	return 0;
 }
 
@@ -49,8 +51,10 @@ int mm_unmap_platform(struct mm *mm, uint64_t start, uint64_t end)
 	bool mapped = false;
 
 	pt_walk(&mm->pt, start, end, unmap_pte, &mapped);
-	if (mapped)
+	if (mapped) {
+		__atomic_add_fetch(&mm->mf->stats.unmaps, 1, __ATOMIC_RELAXED);
 		return platform_unmap(mm->as, start, end - start);
+	}
 	return 0;
 }
 
