@@ -128,14 +128,19 @@ static void report_interrupt(struct trap *out)
 }
 
 /* Waits for the stub's next report and copies it: 0, or -ESRCH when the stub is gone. */
-int systrap_thread_wait(struct systrap_context *sc, struct sthread *t, struct sysmsg *m)
+int systrap_thread_wait(struct systrap_context *sc, struct sthread *t, bool woke, struct sysmsg *m)
 {
 	struct systrap_platform *sp = t->as->sp;
+	uint64_t spin = systrap_spin_after(sp, woke);
 	struct sysmsg *sm = t->sm;
+	uint32_t me = systrap_cpu_now();
 	int64_t v, sent;
 
+	__atomic_store_n(&sm->sentry_cpu, me, __ATOMIC_RELAXED);
 	for (;;) {
-		v = systrap_seq_wait(sp, &sm->trap_seq, t->trap_seen, CHECK_INTERVAL_NS);
+		v = systrap_seq_wait(sp, &sm->trap_seq, t->trap_seen, spin, &sm->stub_cpu, me,
+				     CHECK_INTERVAL_NS);
+		spin = sp->spin_cycles;
 		if (v >= 0) {
 			t->trap_seen = (uint32_t)v;
 			memcpy(m, sm, offsetof(struct sysmsg, pad2)); /* once: the stub can change it */
@@ -259,8 +264,7 @@ static int run(struct systrap_context *sc, struct sthread *t, uint32_t flags,
 	for (;;) {
 		sm->run_flags = flags;
 		__atomic_store_n(&sm->cmd, SYSMSG_CMD_RUN, __ATOMIC_RELEASE);
-		systrap_seq_post(&sm->cmd_seq);
-		if ((r = systrap_thread_wait(sc, t, &m)) < 0)
+		if ((r = systrap_thread_wait(sc, t, systrap_seq_post(&sm->cmd_seq), &m)) < 0)
 			return r;
 		if ((r = decode(sc, t, &m, cpu, out)) <= 0)
 			return r;

@@ -85,8 +85,7 @@ int systrap_fpu_pull(struct sthread *t, uint8_t *fpu)
 		memcpy(fpu, t->frame_fpu, sp->fpu_size);
 	} else {
 		__atomic_store_n(&sm->cmd, SYSMSG_CMD_SAVE_FPU, __ATOMIC_RELEASE);
-		systrap_seq_post(&sm->cmd_seq);
-		if ((r = systrap_thread_wait(NULL, t, &m)) < 0)
+		if ((r = systrap_thread_wait(NULL, t, systrap_seq_post(&sm->cmd_seq), &m)) < 0)
 			return r;
 		if (m.kind != SYSMSG_FPU_SAVED) {
 			systrap_as_kill(t->as, "did not save its FPU state");

@@ -62,8 +62,10 @@ static void config_fill(struct systrap_platform *sp)
 
 	cfg->magic = sp->magic;
 	cfg->sentry_pid = (uint64_t)sp->sentry_pid;
-	cfg->loop_spin = systrap_cycles(sp, SPIN_LOOP_NS);
+	cfg->loop_spin = 0; /* pinned to its requester's CPU: spinning would only delay it */
 	cfg->wait_spin = systrap_cycles(sp, SPIN_STUB_NS);
+	cfg->yield = systrap_cycles(sp, YIELD_NS);
+	cfg->woke_spin = systrap_cycles(sp, SPIN_WOKE_NS);
 	cfg->flags = (sp->fsgsbase ? CFG_F_FSGSBASE : 0) | (sp->xsave_mask ? CFG_F_XSAVE : 0) |
 		     (sp->patching ? CFG_F_PATCHING : 0);
 	cfg->fpu_size = (uint32_t)sp->fpu_size;
@@ -229,6 +231,7 @@ static void handler_calls(struct bpf *b)
 	jump(b, BPF_JEQ, SYS_arch_prctl, F_ARCH, -1);
 	jump(b, BPF_JEQ, SYS_rt_sigreturn, L_ALLOW, -1);
 	jump(b, BPF_JEQ, SYS_exit, L_ALLOW, -1);
+	jump(b, BPF_JEQ, SYS_sched_yield, L_ALLOW, -1);
 }
 
 static void handler_blocks(struct bpf *b)

@@ -116,6 +116,8 @@
 #define CFG_SENTRY_PID 8
 #define CFG_LOOP_SPIN 16
 #define CFG_FLAGS 32
+#define CFG_YIELD 88
+#define CFG_WOKE_SPIN 96
 #define CFG_APP_PROG 48
 #define CFG_THREAD_MASK 64
 #define CFG_STACKS 128
@@ -146,7 +148,8 @@ struct sysmsg {
 	uint32_t cmd;	    /* SYSMSG_CMD_* */
 	uint32_t run_flags; /* SYSMSG_RUN_* */
 	uint32_t interrupt; /* set by interrupt(); consumed by the stub */
-	uint8_t pad0[48];
+	uint32_t sentry_cpu; /* where the sentry waits: the stub yields at once if it is its own */
+	uint8_t pad0[44];
 
 	/* Written by the stub. */
 	uint32_t trap_seq; /* futex word: bumped once per report */
@@ -154,7 +157,8 @@ struct sysmsg {
 	int32_t signo, code;
 	uint64_t addr, trapno, err;
 	uint64_t fpstate; /* signal frame's FPU image (stub address), or 0: live in the thread */
-	uint8_t pad1[16];
+	uint32_t stub_cpu; /* where the stub waits: the sentry yields at once if it is its own */
+	uint8_t pad1[12];
 
 	/* Both ways: the application's registers. */
 	struct sysmsg_regs regs;
@@ -228,7 +232,9 @@ struct blob_config {
 	} app_prog;	      /* the application threads' seccomp filter */
 	uint64_t thread_mask; /* signals blocked in application threads */
 	uint64_t cs, ss;      /* the stub's selectors, reported with every trap */
-	uint64_t pad[5];
+	uint64_t yield;	      /* TSC cycles between sched_yield()s while spinning */
+	uint64_t woke_spin;   /* TSC cycles to spin after waking the sentry */
+	uint64_t pad[3];
 	struct blob_stack stacks[STUB_MAX_SLOTS]; /* each slot's sigaltstack */
 	uint64_t filter[CFG_FILTER_MAX];	   /* struct sock_filter[] for app_prog */
 };
@@ -255,6 +261,8 @@ SYSMSG_CHECK(__builtin_offsetof(struct stub_resp, sleeping) == RESP_SLEEPING - R
 SYSMSG_CHECK(__builtin_offsetof(struct stub_resp, ret) == RESP_RET - RESP_SEQ);
 SYSMSG_CHECK(__builtin_offsetof(struct blob_config, loop_spin) == CFG_LOOP_SPIN);
 SYSMSG_CHECK(__builtin_offsetof(struct blob_config, flags) == CFG_FLAGS);
+SYSMSG_CHECK(__builtin_offsetof(struct blob_config, yield) == CFG_YIELD);
+SYSMSG_CHECK(__builtin_offsetof(struct blob_config, woke_spin) == CFG_WOKE_SPIN);
 SYSMSG_CHECK(__builtin_offsetof(struct blob_config, app_prog) == CFG_APP_PROG);
 SYSMSG_CHECK(__builtin_offsetof(struct blob_config, thread_mask) == CFG_THREAD_MASK);
 SYSMSG_CHECK(__builtin_offsetof(struct blob_config, stacks) == CFG_STACKS);

@@ -98,7 +98,7 @@ static uint64_t tsc_khz_measure(void)
 		t1 = systrap_now_ns();
 	while (t1 - t0 < 2000000);
 	c1 = rdtsc();
-	return (c1 - c0) * 1000000 / (uint64_t)(t1 - t0) / 1000;
+	return (c1 - c0) * 1000000 / (uint64_t)(t1 - t0);
 }
 
 /* ---- probe ---- */
@@ -247,7 +247,10 @@ static struct systrap_platform *sp_alloc(struct platform *p, const struct platfo
 	sp->mxcsr_mask = mxcsr_mask_read();
 	sp->tsc_khz = tsc_khz_measure();
 	sp->spin_cycles = systrap_cycles(sp, SPIN_SENTRY_NS);
+	sp->yield_cycles = systrap_cycles(sp, YIELD_NS);
+	sp->spin_woke_cycles = systrap_cycles(sp, SPIN_WOKE_NS);
 	sp->interrupt_grace_ns = INTERRUPT_GRACE_NS;
+	sp->master_cpu = -1;
 	sp->next_gen = 1;
 	sp->next_as_id = 1;
 	sp->shm_next = SHM_DYN_OFF;
@@ -397,6 +400,9 @@ static const struct host_syscall_rule systrap_host_rules[] = {
 	  .nargs = 1,
 	  .args = { { 0, HOST_ARG_EQ, P_PID, 0 } },
 	  .why = "check that a stub process is alive (WNOWAIT)" },
+	{ .nr = SYS_sched_setaffinity,
+	  .why = "keep the master and syscall threads on their requester's CPU" },
+	{ .nr = SYS_getcpu, .why = "sched_getcpu() without vDSO or rseq" },
 	{ .nr = SYS_madvise,
 	  .nargs = 1,
 	  .args = { { 2, HOST_ARG_EQ, MADV_REMOVE, 0 } },

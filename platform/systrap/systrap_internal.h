@@ -45,6 +45,8 @@
 #define SPIN_SENTRY_NS 20000
 #define SPIN_STUB_NS 20000
 #define SPIN_LOOP_NS 30000
+#define YIELD_NS 2000
+#define SPIN_WOKE_NS 100000
 #define CHECK_INTERVAL_NS 10000000ll
 #define INTERRUPT_GRACE_NS 5000000000ll /* a stub that ignores an interrupt this long dies */
 #define REQUEST_TIMEOUT_NS 20000000000ll
@@ -115,12 +117,15 @@ struct systrap_platform {
 	uint32_t mxcsr_mask;
 	uint64_t tsc_khz;
 	uint64_t spin_cycles; /* the sentry's own waits */
+	uint64_t yield_cycles; /* how often a spinning wait yields the CPU */
+	uint64_t spin_woke_cycles; /* spin after waking the peer: its wakeup takes 25-50 us */
 	int64_t interrupt_grace_ns; /* INTERRUPT_GRACE_NS; tests lower it */
 	uint64_t magic;
 
 	pthread_mutex_t master_lock; /* one request to the master at a time */
 	pid_t master;
 	uint32_t master_seq;
+	int master_cpu; /* the CPU the master is pinned to, -1 if none */
 
 	pthread_t parent;
 	bool parent_started;
@@ -181,6 +186,7 @@ struct systrap_as {
 
 	pthread_mutex_t req_lock; /* requests; runs; patches; slot creation */
 	uint32_t req_seq;
+	int loop_cpu; /* the CPU the syscall thread is pinned to, -1 if none */
 	_Atomic uint32_t acked; /* last acknowledged sequence | 1 if it succeeded */
 
 	struct slot *slots; /* under systrap_platform.lock */
@@ -260,13 +266,23 @@ static inline void *shm_ptr(const struct systrap_platform *sp, uint64_t off)
 }
 
 /* wait.c: the sequence-word handoff, sentry side. */
-/* Bumps *w by one step and wakes a sleeping reader. */
-void systrap_seq_post(uint32_t *w);
+/* Bumps *w by one step and wakes a sleeping reader; true if it had to wake it. */
+bool systrap_seq_post(uint32_t *w);
 /*
- * Waits until *w (ignoring SEQ_SLEEP) differs from seen, spinning first.  Returns the new value,
- * or -ETIMEDOUT after timeout_ns of sleeping (the caller checks the stub and calls again).
+ * Waits until *w (ignoring SEQ_SLEEP) differs from seen, spinning `spin` TSC cycles first (and
+ * yielding the CPU now and then, or at once when *peer_cpu, if given, is `me`: the peer last
+ * waited on this CPU).  Returns the new value, or -ETIMEDOUT after timeout_ns of
+ * sleeping (the caller checks the stub and calls again), or -EAGAIN on a spurious wakeup.
  */
-int64_t systrap_seq_wait(struct systrap_platform *sp, uint32_t *w, uint32_t seen, int64_t timeout_ns);
+int64_t systrap_seq_wait(struct systrap_platform *sp, uint32_t *w, uint32_t seen, uint64_t spin,
+			 const uint32_t *peer_cpu, uint32_t me, int64_t timeout_ns);
+/* The CPU the caller runs on, from TSC_AUX (no syscall). */
+uint32_t systrap_cpu_now(void);
+/* The spin for a wait after a post: long enough to cover the wakeup of a peer we woke. */
+static inline uint64_t systrap_spin_after(const struct systrap_platform *sp, bool woke)
+{
+	return woke ? sp->spin_woke_cycles : sp->spin_cycles;
+}
 /* Whether the stub process pid is still alive (not a zombie). */
 bool systrap_stub_alive(pid_t pid);
 
@@ -305,9 +321,10 @@ void systrap_thread_release_locked(struct sthread *t);
 /* context.c */
 /*
  * Waits for t's next report and copies it once into *m: 0, or -ESRCH when the stub is gone or
- * misbehaves (it is then killed).  sc, if not NULL, is the context whose interrupts count.
+ * misbehaves (it is then killed).  sc, if not NULL, is the context whose interrupts count;
+ * woke says the command just posted had to wake the thread.
  */
-int systrap_thread_wait(struct systrap_context *sc, struct sthread *t, struct sysmsg *m);
+int systrap_thread_wait(struct systrap_context *sc, struct sthread *t, bool woke, struct sysmsg *m);
 struct context *systrap_new_context(struct platform *p);
 void systrap_release_context(struct context *c);
 int systrap_switch(struct context *c, struct address_space *as, struct cpu_state *cpu,

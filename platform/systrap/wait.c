@@ -28,27 +28,49 @@ static inline uint64_t rdtsc(void)
 	return (uint64_t)hi << 32 | lo;
 }
 
-void systrap_seq_post(uint32_t *w)
+bool systrap_seq_post(uint32_t *w)
 {
 	uint32_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
 
-	if (__atomic_exchange_n(w, (old & ~SEQ_SLEEP) + 2, __ATOMIC_SEQ_CST) & SEQ_SLEEP)
-		syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+	if (!(__atomic_exchange_n(w, (old & ~SEQ_SLEEP) + 2, __ATOMIC_SEQ_CST) & SEQ_SLEEP))
+		return false;
+	syscall(SYS_futex, w, FUTEX_WAKE, 1, NULL, NULL, 0);
+	return true;
 }
 
-int64_t systrap_seq_wait(struct systrap_platform *sp, uint32_t *w, uint32_t seen, int64_t timeout_ns)
+/* The CPU we run on (Linux keeps it in TSC_AUX). */
+uint32_t systrap_cpu_now(void)
+{
+	uint32_t lo, hi, aux;
+
+	__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+	return aux & 0xfff;
+}
+
+int64_t systrap_seq_wait(struct systrap_platform *sp, uint32_t *w, uint32_t seen, uint64_t spin,
+			 const uint32_t *peer_cpu, uint32_t me, int64_t timeout_ns)
 {
 	uint64_t t0 = rdtsc();
 	struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
 	uint32_t v, exp;
 
+	uint64_t now, yielded = t0;
+
 	for (;;) {
 		v = __atomic_load_n(w, __ATOMIC_ACQUIRE) & ~SEQ_SLEEP;
 		if (v != seen)
 			return v;
-		if (rdtsc() - t0 >= sp->spin_cycles)
+		now = rdtsc();
+		if (now - t0 >= spin)
 			break;
-		cpu_relax();
+		if (now - yielded >= sp->yield_cycles ||
+		    (peer_cpu && __atomic_load_n(peer_cpu, __ATOMIC_RELAXED) == me)) {
+			/* The peer may be waiting for this very CPU: let it run. */
+			syscall(SYS_sched_yield);
+			yielded = rdtsc();
+		} else {
+			cpu_relax();
+		}
 	}
 	exp = seen;
 	if (__atomic_compare_exchange_n(w, &exp, seen | SEQ_SLEEP, false, __ATOMIC_SEQ_CST,

@@ -9,7 +9,8 @@
  * which the sentry never trusts (acknowledgements go through a pipe they cannot write).
  *
  *   r12 = request page (response page at r12 + 4096), r13 = last served sequence,
- *   r15 = number of the call being run, r14 = the request's r14 (clone: slot or offset).
+ *   r15 = number of the call being run, r14 = the request's r14 (clone: slot or offset),
+ *   rbx = until when to spin for the next request.
  */
 #include "../sysmsg.h"
 

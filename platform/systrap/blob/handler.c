@@ -26,6 +26,7 @@
 #define SIGCHLD_ 17
 #define SIGSYS_ 31
 #define SYS_SECCOMP_ 1
+#define SYS_sched_yield_ 24
 #define SYS_exit_ 60
 #define SYS_arch_prctl_ 158
 #define SYS_futex_ 202
@@ -125,6 +126,15 @@ static inline uint64_t tsc(void)
 	return (uint64_t)hi << 32 | lo;
 }
 
+/* The CPU we run on (Linux keeps it in TSC_AUX). */
+static inline uint32_t cpu_now(void)
+{
+	uint32_t lo, hi, aux;
+
+	__asm__ volatile("rdtscp" : "=a"(lo), "=d"(hi), "=c"(aux));
+	return aux & 0xfff;
+}
+
 static inline uint32_t load(const uint32_t *w)
 {
 	return __atomic_load_n(w, __ATOMIC_ACQUIRE);
@@ -158,27 +168,45 @@ static inline struct sysmsg *msg_from_sp(void)
 
 /* ---- the handoff ---- */
 
-static void post(uint32_t *w)
+/* Bumps *w and wakes a sleeping sentry; true if it had to. */
+static bool post(uint32_t *w)
 {
 	uint32_t old = __atomic_load_n(w, __ATOMIC_RELAXED);
 
-	if (xchg(w, (old & ~SEQ_SLEEP) + 2) & SEQ_SLEEP)
-		sc4(SYS_futex_, (long)w, FUTEX_WAKE_, 1, 0);
+	if (!(xchg(w, (old & ~SEQ_SLEEP) + 2) & SEQ_SLEEP))
+		return false;
+	sc4(SYS_futex_, (long)w, FUTEX_WAKE_, 1, 0);
+	return true;
 }
 
-/* Waits until *w (ignoring SEQ_SLEEP) differs from seen; returns the new value. */
-static uint32_t wait_change(uint32_t *w, uint32_t seen)
+/*
+ * Waits until sm's *w (ignoring SEQ_SLEEP) differs from seen; returns the new value.  Spins on
+ * another CPU than the sentry's, yields the CPU when the sentry wants this one (at once if it
+ * last waited here, else now and then), and sleeps in the end.  A sentry we just woke needs
+ * 25-50 us to run: then spin long enough not to fall asleep ourselves meanwhile.
+ */
+static uint32_t wait_change(struct sysmsg *sm, uint32_t *w, uint32_t seen, bool woke)
 {
-	uint64_t t0 = tsc(), spin = blob_config.wait_spin;
-	uint32_t v, exp;
+	uint64_t t0 = tsc(), yield = blob_config.yield;
+	uint64_t spin = woke ? blob_config.woke_spin : blob_config.wait_spin;
+	uint64_t now, yielded = t0;
+	uint32_t v, exp, me = cpu_now();
 
+	__atomic_store_n(&sm->stub_cpu, me, __ATOMIC_RELAXED);
 	for (;;) {
 		v = load(w) & ~SEQ_SLEEP;
 		if (v != seen)
 			return v;
-		if (tsc() - t0 >= spin)
+		now = tsc();
+		if (now - t0 >= spin)
 			break;
-		__asm__ volatile("pause");
+		if (now - yielded >= yield ||
+		    __atomic_load_n(&sm->sentry_cpu, __ATOMIC_RELAXED) == me) {
+			sc2(SYS_sched_yield_, 0, 0);
+			yielded = tsc();
+		} else {
+			__asm__ volatile("pause");
+		}
 	}
 	for (;;) {
 		exp = seen;
@@ -224,17 +252,17 @@ static void fpu_restore(struct sysmsg *sm)
 }
 
 /* Serves the sentry's commands until it says RUN; `seen` is cmd_seq before the last report. */
-static void wait_run(struct sysmsg *sm, uint32_t seen)
+static void wait_run(struct sysmsg *sm, uint32_t seen, bool woke)
 {
 	for (;;) {
-		seen = wait_change(&sm->cmd_seq, seen);
+		seen = wait_change(sm, &sm->cmd_seq, seen, woke);
 		switch (__atomic_load_n(&sm->cmd, __ATOMIC_ACQUIRE)) {
 		case SYSMSG_CMD_RUN:
 			return;
 		case SYSMSG_CMD_SAVE_FPU:
 			fpu_save(sm);
 			sm->kind = SYSMSG_FPU_SAVED;
-			post(&sm->trap_seq);
+			woke = post(&sm->trap_seq);
 			break;
 		case SYSMSG_CMD_EXIT:
 			for (;;)
@@ -251,8 +279,7 @@ static void report_and_wait(struct sysmsg *sm, uint32_t kind)
 	uint32_t seen = load(&sm->cmd_seq) & ~SEQ_SLEEP;
 
 	sm->kind = kind;
-	post(&sm->trap_seq);
-	wait_run(sm, seen);
+	wait_run(sm, seen, post(&sm->trap_seq));
 }
 
 /* ---- fs and gs bases ---- */
@@ -539,6 +566,6 @@ void stub_thread_main(struct sysmsg *unused)
 	sm->fpstate = 0;
 	sm->cur_fs = (uint64_t)-1; /* unknown: the first RUN sets it */
 	sm->cur_gs = cfg_has(CFG_F_PATCHING) ? sm->self : (uint64_t)-1;
-	wait_run(sm, 0); /* the sentry set cmd_seq to 0 before making the thread */
+	wait_run(sm, 0, false); /* the sentry set cmd_seq to 0 before making the thread */
 	run_live(sm);
 }
