@@ -9,11 +9,12 @@
 #include "platforms.h"
 
 /*
- * In preference order for platform_default().  When they exist, systrap goes first (faster
- * than ptrace, same requirements) and kvm last; kvm is only ever used when asked for by name.
+ * In preference order for platform_default(): systrap first (faster than ptrace, and needs
+ * no ptrace permission), then ptrace, and kvm last; kvm is only ever used when asked for by
+ * name.
  */
 static const struct platform_ops *const platform_table[] = {
-	/* &systrap_platform_ops, */
+	&systrap_platform_ops,
 	&ptrace_platform_ops,
 	&kvm_platform_ops,
 	NULL,

@@ -257,8 +257,12 @@ static void test_registry(void **state)
 
 	assert_ptr_equal(platform_lookup("ptrace"), &ptrace_platform_ops);
 	assert_null(platform_lookup("nosuch"));
-	assert_ptr_equal(l[0], &ptrace_platform_ops);
-	assert_ptr_equal(platform_default(why, sizeof(why)), &ptrace_platform_ops);
+	/* systrap is preferred; ptrace is the default where systrap's probe fails. */
+	assert_ptr_equal(l[0], &systrap_platform_ops);
+	assert_ptr_equal(l[1], &ptrace_platform_ops);
+	assert_ptr_equal(platform_default(why, sizeof(why)),
+			 systrap_platform_ops.probe(why, sizeof(why)) == 0 ? &systrap_platform_ops
+									  : &ptrace_platform_ops);
 	assert_true(plat.min_user_address >= 0x10000);
 	assert_int_equal(plat.max_user_address, ((struct ptrace_platform *)plat.priv)->stub_base);
 }
