@@ -64,6 +64,7 @@ for p in "${plats[@]}"; do
 	compare coreutils "$p" /usr/bin/bash /real/coreutils.sh
 	compare sqlite "$p" /usr/bin/bash /real/sqlite.sh
 	compare python_suite "$p" /usr/bin/python3 /real/python_suite.py
+	compare python_sockets "$p" /usr/bin/python3 /real/python_sockets.py
 	compare perl "$p" /usr/bin/bash /real/perl_oneliners.sh
 	compare ps "$p" /usr/bin/bash -c 'sleep 1 & sleep 0.2; ps -eo comm | sort; wait'
 done
