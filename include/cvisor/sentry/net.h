@@ -49,6 +49,7 @@ struct msg_iter {
 	size_t count; /* bytes left */
 };
 
+/* Starts a cursor at the first byte of iov[0..nr_segs) (borrowed); count is their total. */
 void msg_iter_init(struct msg_iter *it, struct task *t, const struct linux_iovec *iov,
 		   size_t nr_segs);
 /* Copies up to n bytes out of the iovecs into dst, advancing.  Returns the count (short at a
@@ -135,6 +136,7 @@ int socket_create_pair(struct task *t, int family, int type, int protocol,
 /* Initializes the shared part of a family's socket (refs 1). */
 void socket_init(struct socket *s, const struct socket_ops *ops, struct kernel *k, int family,
 		 int type, int protocol);
+/* References; the last put calls ops->destroy (no lock may be held that destroy takes). */
 void socket_get(struct socket *s);
 void socket_put(struct socket *s);
 /* Drops the caller's reference to a socket that never got a file, closing it first (peers
