@@ -346,7 +346,10 @@ static ssize_t hostinet_recvmsg(struct socket *s, struct task *t, struct sock_ms
 			break;
 		if (!got)
 			m->controllen = room;
-		if (msg_iter_copy_to(&m->data, buf, MIN((size_t)r, want)) < (ssize_t)MIN((size_t)r, want)) {
+		if (stream && (flags & LINUX_MSG_TRUNC)) /* TCP: the data is discarded, not copied */
+			msg_iter_skip(&m->data, MIN((size_t)r, want));
+		else if (msg_iter_copy_to(&m->data, buf, MIN((size_t)r, want)) <
+			 (ssize_t)MIN((size_t)r, want)) {
 			r = -EFAULT;
 			break;
 		}

@@ -170,6 +170,12 @@ static void connections(void)
 	c = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
 	show("accept nonblock again", accept4(ls, NULL, NULL, SOCK_NONBLOCK));
 	show("recv nothing yet", recv(c, buf, sizeof(buf), 0));
+	send(s, "abcdef", 6, 0);
+	poll(&(struct pollfd){.fd = c, .events = POLLIN}, 1, 5000);
+	show("recv MSG_TRUNC discards", recv(c, buf, 4, MSG_TRUNC));
+	memset(buf, 0, sizeof(buf));
+	show("recv the rest", recv(c, buf, 4, 0));
+	printf("rest: %.2s\n", buf);
 	close(c);
 	p = (struct pollfd){.fd = s, .events = POLLIN};
 	show("poll after peer close", poll(&p, 1, 5000));
