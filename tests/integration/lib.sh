@@ -66,7 +66,13 @@ json.dump(cfg, open(d + "/config.json", "w"), indent=1)
 PY
 }
 
-# run_native OUT ARGS...: runs ARGS chrooted in $ROOTFS as pid 1 of a new pid namespace.
+# Native runs get a network namespace of their own with only `lo`, up, like a sandbox's: a
+# test can neither disturb the host's network nor collide with its ports.  (The shell that
+# brings `lo` up hands the guest exactly $GUEST_ENV again, in order.)
+NATIVE_NET='ip link set lo up'
+
+# run_native OUT ARGS...: runs ARGS chrooted in $ROOTFS as pid 1 of new pid and network
+# namespaces.
 # Optional: NATIVE_SETUP, shell commands run in the new mount namespace first (mounts
 # matching BUNDLE_MOUNTS), with @R@ standing for $ROOTFS.
 run_native() {
@@ -74,12 +80,14 @@ run_native() {
 	shift
 	if [ -n "${NATIVE_SETUP:-}" ]; then
 		timeout -k 5 "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --kill-child --mount --uts \
-			/bin/sh -c "${NATIVE_SETUP//@R@/$ROOTFS}"' && exec chroot "$0" "$@"' "$ROOTFS" "$@" \
+			--net /bin/sh -c "$NATIVE_NET && ${NATIVE_SETUP//@R@/$ROOTFS} && exec env -i $GUEST_ENV"' chroot "$0" "$@"' \
+			"$ROOTFS" "$@" \
 			>"$out" 2>"$out.err" </dev/null
 		echo $?
 		return
 	fi
-	timeout -k 5 "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --kill-child --mount --uts chroot "$ROOTFS" "$@" \
+	timeout -k 5 "$TIMEOUT" env -i $GUEST_ENV unshare --pid --fork --kill-child --mount --uts --net \
+		/bin/sh -c "$NATIVE_NET && exec env -i $GUEST_ENV"' chroot "$0" "$@"' "$ROOTFS" "$@" \
 		>"$out" 2>"$out.err" </dev/null
 	echo $?
 }
