@@ -1,6 +1,6 @@
 /*
- * AF_INET over loopback: a TCP echo between two processes (ephemeral port, so runs never
- * collide), UDP datagrams, options, nonblocking connect with poll, ECONNREFUSED, EPIPE,
+ * AF_INET over loopback: a TCP echo between two processes (on an ephemeral port), UDP
+ * datagrams, options, nonblocking connect with poll, ECONNREFUSED, EPIPE,
  * a blocking recv interrupted by a signal, and NETLINK_ROUTE finding `lo`.
  */
 #include <arpa/inet.h>
