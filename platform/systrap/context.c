@@ -154,7 +154,9 @@ int systrap_thread_wait(struct systrap_context *sc, struct sthread *t, bool woke
 			systrap_as_kill(t->as, "lost a thread");
 			return -ESRCH;
 		}
-		sent = sc ? atomic_load(&sc->interrupt_sent) : 0;
+		/* An interrupt still outstanding after the grace period: the thread cannot take
+		 * it (stuck in stub code, signals blocked by a forged frame...). */
+		sent = sc && atomic_load(&sc->pending) ? atomic_load(&sc->interrupt_sent) : 0;
 		if (sent && systrap_now_ns() - sent > sp->interrupt_grace_ns) {
 			systrap_as_kill(t->as, "ignores interrupts");
 			return -ESRCH;
@@ -218,7 +220,7 @@ static int decode(struct systrap_context *sc, struct sthread *t, const struct sy
 		return 1;
 	if (m->kind < SYSMSG_SYSCALL || m->kind > SYSMSG_INTERRUPT ||
 	    (m->kind == SYSMSG_SIGNAL && !signo_ok(m->signo))) {
-		systrap_as_kill(sas, m->kind == SYSMSG_BROKEN ? "faulted in its own code" : "misbehaves");
+		systrap_as_kill(sas, "sent a report that makes no sense");
 		return -ESRCH;
 	}
 	t->frame_fpu = NULL;
@@ -305,6 +307,7 @@ int systrap_switch(struct context *c, struct address_space *as, struct cpu_state
 	if (!t->started)
 		fpu_prepare(sc, t, cpu);
 	__atomic_store_n(&t->sm->interrupt, 0, __ATOMIC_SEQ_CST);
+	atomic_store(&sc->interrupt_sent, 0);
 	atomic_store(&sc->intr_word, &t->sm->interrupt);
 	atomic_store(&sc->running, (uint64_t)sas->pid << 32 | (uint32_t)t->tid);
 	if (atomic_exchange(&sc->pending, false)) {

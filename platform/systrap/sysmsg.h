@@ -65,7 +65,6 @@
 #define SYSMSG_SIGNAL 2    /* a synchronous signal: signo, code, addr, trapno, err */
 #define SYSMSG_INTERRUPT 3 /* interrupt() */
 #define SYSMSG_FPU_SAVED 4 /* SAVE_FPU done: the FPU area holds the state */
-#define SYSMSG_BROKEN 5    /* the stub code itself faulted: its state is not trustworthy */
 /* sysmsg.phase */
 #define PHASE_NONE 0
 #define PHASE_RETURNING 1

@@ -450,6 +450,17 @@ static void fallback_syscall(struct sysmsg *sm, struct k_sigcontext *mc)
 	roundtrip_frame(sm, SYSMSG_SYSCALL, mc);
 }
 
+static void report_signal(struct sysmsg *sm, int sig, const struct k_siginfo *si,
+			  struct k_sigcontext *mc)
+{
+	sm->signo = sig;
+	sm->code = si->code;
+	sm->addr = sig == SIGSYS_ ? si->u.sys.call_addr : si->u.addr;
+	sm->trapno = mc->trapno;
+	sm->err = mc->err;
+	roundtrip_frame(sm, SYSMSG_SIGNAL, mc);
+}
+
 /* A signal taken with rip in stub code (or in the trampoline table). */
 static void stub_signal(struct sysmsg *sm, int sig, struct k_siginfo *si, struct k_sigcontext *mc)
 {
@@ -483,11 +494,13 @@ static void stub_signal(struct sysmsg *sm, int sig, struct k_siginfo *si, struct
 		roundtrip_frame(sm, SYSMSG_SYSCALL, mc);
 		return;
 	}
-	/* Our own code faulted: nothing about this thread can be trusted any more. */
-	sm->signo = sig;
-	sm->addr = rip;
-	for (;;)
-		report_and_wait(sm, SYSMSG_BROKEN);
+	/*
+	 * A fault in our code: the application jumped here, or scribbled over what this code
+	 * uses.  Either way it is the application's own state that is broken, and the fault is
+	 * its own: report it like any other, with the registers as they are.
+	 */
+	save_mc(sm, mc);
+	report_signal(sm, sig, si, mc);
 }
 
 static bool is_vsyscall(const struct k_siginfo *si)
@@ -517,15 +530,13 @@ void stub_handler(int sig, struct k_siginfo *si, struct k_ucontext *uc)
 		kind = SYSMSG_SYSCALL;
 	}
 	save_mc(sm, mc);
+	if (kind == SYSMSG_SIGNAL) {
+		report_signal(sm, sig, si, mc);
+		return;
+	}
 	if (kind == SYSMSG_SYSCALL) {
 		sm->regs.orig_rax = (uint64_t)(int64_t)si->u.sys.syscall;
 		sm->regs.rax = sm->regs.orig_rax;
-	} else if (kind == SYSMSG_SIGNAL) {
-		sm->signo = sig;
-		sm->code = si->code;
-		sm->addr = sig == SIGSYS_ ? si->u.sys.call_addr : si->u.addr;
-		sm->trapno = mc->trapno;
-		sm->err = mc->err;
 	}
 	roundtrip_frame(sm, kind, mc);
 }
