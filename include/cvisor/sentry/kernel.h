@@ -171,6 +171,7 @@ struct kernel_config {
 	char hostname[65];
 	char domainname[65];
 	uint64_t mem_limit; /* bytes, 0 = none */
+	uint64_t pids_limit; /* tasks (threads and unreaped zombies), 0 = none; [K] */
 };
 
 struct kernel {
@@ -188,6 +189,7 @@ struct kernel {
 	int live_threads;          /* host threads running task loops */
 	pthread_cond_t idle_cond;  /* signalled when live_threads drops */
 	bool shutdown;             /* init exited: everything is being killed */
+	bool frozen;               /* paused from outside: tasks park before running app code */
 	int exit_status;           /* the sandbox's exit status, once shutdown */
 
 	pthread_mutex_t uts_lock;
@@ -213,6 +215,7 @@ void kernel_destroy(struct kernel *k);
  * execs it in a new task with pid 1 and starts its thread.  Returns 0 once the exec
  * succeeded, or -errno with `why` filled (e.g. "exec: `foo': executable file not found").
  */
+struct tty;
 struct init_params {
 	char *const *argv;
 	char *const *envp;
@@ -221,8 +224,53 @@ struct init_params {
 	struct linux_rlimit64 rlimits[LINUX_RLIM_NLIMITS];
 	uint32_t umask;
 	struct file *stdio[3];       /* borrowed; NULL entries stay closed */
+	struct tty *ctty;            /* borrowed: the process's controlling terminal, or NULL */
 };
 int kernel_start_init(struct kernel *k, const struct init_params *ip, char *why, size_t n);
+
+/*
+ * Checks, before `start`, that init's argv[0] resolves to an executable (as runc's create
+ * does), so a missing program fails `create` with the message kernel_start_init would give.
+ * Returns 0 or -errno with `why` filled.
+ */
+int kernel_check_init(struct kernel *k, const struct init_params *ip, char *why, size_t n);
+
+/*
+ * Starts a process from outside (`cvisor exec`): a new thread group with no parent inside
+ * the container (ppid 0, like a process that joined the namespaces from the host), leading
+ * its own session and process group, with ip's credentials, environment, cwd, rlimits, stdio
+ * and controlling terminal.  Its exit is not reported to init: the process stays a zombie
+ * until kernel_exec_reap() collects it, and kernel->notify_fd is written when it exits.
+ * Returns its pid, or -errno with `why` filled.
+ */
+int kernel_exec_process(struct kernel *k, const struct init_params *ip, char *why, size_t n);
+
+/* Collects a process started by kernel_exec_process: 1 with *status (exit code, or 128+N
+ * when signal N killed it) once it has exited, 0 while it runs, -ESRCH when unknown. */
+int kernel_exec_reap(struct kernel *k, int pid, int *status);
+
+/* Sends sig to the process pid from outside the container.  -ESRCH when it is gone. */
+int kernel_kill_pid(struct kernel *k, int pid, int sig);
+
+/*
+ * Pauses (freeze) or resumes every task, as the cgroup freezer does for runc: a frozen task
+ * parks at its next boundary back to application code; blocked system calls are interrupted
+ * and restarted after the thaw.  Tasks created while frozen park before their first
+ * instruction.  Killing a frozen task still works.
+ */
+void kernel_freeze(struct kernel *k, bool frozen);
+
+/* One process of the container, as `cvisor ps` lists them. */
+struct kernel_proc {
+	int pid, ppid, pgid, sid;
+	uint32_t uid;
+	int nr_threads;
+	uint64_t start_ns;           /* CLOCK_MONOTONIC */
+	char state;                  /* R, S, T, Z */
+	char comm[16];
+};
+/* Fills up to max entries; returns how many processes there are (may exceed max). */
+int kernel_list_processes(struct kernel *k, struct kernel_proc *out, int max);
 
 /* Blocks until every task has exited; returns the sandbox exit status (init's code, or
  * 128+signal). */

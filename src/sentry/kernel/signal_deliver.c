@@ -76,6 +76,21 @@ static void do_group_stop(struct task *t)
 	tg->nr_stopped--;
 }
 
+/* Parks the task while the kernel is frozen (kernel_freeze), until the thaw or a kill
+ * (kernel->lock held, kept). */
+static void do_freeze(struct task *t)
+{
+	struct kernel *k = t->k;
+
+	while (__atomic_load_n(&k->frozen, __ATOMIC_SEQ_CST) && !t->killed) {
+		uint32_t seq = task_wake_seq(t);
+
+		pthread_mutex_unlock(&k->lock);
+		task_block_killable(t, seq, 0);
+		pthread_mutex_lock(&k->lock);
+	}
+}
+
 static void begin_group_stop(struct task *t, int sig)
 {
 	struct thread_group *tg = t->tg;
@@ -158,6 +173,11 @@ bool task_handle_signals(struct task *t)
 		if (t->killed) {
 			pthread_mutex_unlock(&k->lock);
 			return false;
+		}
+		if (__atomic_load_n(&k->frozen, __ATOMIC_SEQ_CST)) {
+			do_freeze(t);
+			pthread_mutex_unlock(&k->lock);
+			continue;
 		}
 		if (t->tg->stopping) {
 			do_group_stop(t);

@@ -126,6 +126,7 @@ static int new_process_locked(struct task *t, struct task *c, const struct clone
 	tg->sid = t->tg->sid;
 	tg->exit_signal = ca->exit_signal;
 	memcpy(tg->rlimits, t->tg->rlimits, sizeof(tg->rlimits));
+	timers_rlimit_cpu_locked(t->k, tg);
 	tg->exe_path = t->tg->exe_path ? strdup(t->tg->exe_path) : NULL;
 	return 0;
 }
@@ -133,9 +134,12 @@ static int new_process_locked(struct task *t, struct task *c, const struct clone
 static int attach_locked(struct task *t, struct task *c, const struct clone_args_k *ca)
 {
 	struct kernel *k = t->k;
-	int tid = pid_alloc(k), r;
+	int tid, r;
 
-	if (tid < 0)
+	/* linux.resources.pids.limit, as the pids cgroup counts: every task and zombie */
+	if (k->cfg.pids_limit && k->pids_n >= k->cfg.pids_limit)
+		return -EAGAIN;
+	if ((tid = pid_alloc(k)) < 0)
 		return tid;
 	if (k->shutdown || t->tg->exiting || t->killed)
 		return -EINTR;

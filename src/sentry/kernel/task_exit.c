@@ -40,6 +40,8 @@ static void siginfo_chld(struct linux_siginfo *info, struct thread_group *tg, in
 	info->u.chld.pid = tg->tgid;
 	info->u.chld.uid = tg->leader->cred ? tg->leader->cred->uid : 0;
 	info->u.chld.status = st;
+	info->u.chld.utime = (int64_t)(tg->utime_ns / 10000000ull); /* clock ticks */
+	info->u.chld.stime = (int64_t)(tg->stime_ns / 10000000ull);
 }
 
 void notify_parent_stop_locked(struct thread_group *tg, int why, int sig)
@@ -151,6 +153,11 @@ static void shutdown_locked(struct kernel *k, struct thread_group *init)
 		struct task *t = k->pids[i];
 
 		if (t && t != (struct task *)1 && t->state < TASK_ZOMBIE) {
+			/* killed as by SIGKILL: what an exec'd process's waiter reports */
+			if (!t->tg->exiting) {
+				t->tg->exiting = true;
+				t->tg->exit_code = 9;
+			}
 			__atomic_store_n(&t->killed, true, __ATOMIC_SEQ_CST);
 			task_interrupt(t);
 		}
@@ -162,14 +169,21 @@ static void shutdown_locked(struct kernel *k, struct thread_group *init)
 /* The last thread of tg is gone (kernel->lock held). */
 static void group_exited(struct kernel *k, struct thread_group *tg, struct task *last)
 {
+	struct cpu_times ct;
+
 	if (!tg->exiting)
 		tg->exit_code = last->exit_code;
+	tg_cpu_times_locked(tg, &ct); /* every thread has left its share in the accumulators */
+	tg->utime_ns = ct.user_ns;
+	tg->stime_ns = ct.sys_ns;
 	timers_mark_dead_locked(tg);
 	tg->zombie = true;
 	tg->leader->state = TASK_ZOMBIE;
 	reparent_children(k, tg);
 	if (tg == k->init)
 		shutdown_locked(k, tg);
+	else if (!tg->parent)
+		kernel_notify_locked(k); /* a process of `cvisor exec`: kernel_exec_reap() */
 	else
 		notify_parent_exit_locked(tg);
 }
@@ -192,6 +206,7 @@ void task_finish(struct task *t)
 
 	futex_exit_robust(t);
 	pthread_mutex_lock(&k->lock);
+	task_cputime_exit_locked(t);
 	t->state = TASK_EXITING;
 	if (t->vfork_parent)
 		task_vfork_done_locked(t);

@@ -62,8 +62,10 @@ void signal_recalc(struct task *t)
 
 bool task_signal_pending(struct task *t)
 {
+	/* A frozen kernel (kernel_freeze) counts as pending: the task must reach its loop. */
 	return __atomic_load_n(&t->interrupted, __ATOMIC_SEQ_CST) ||
-	       __atomic_load_n(&t->killed, __ATOMIC_SEQ_CST);
+	       __atomic_load_n(&t->killed, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&t->k->frozen, __ATOMIC_SEQ_CST);
 }
 
 static bool sig_ignored(struct thread_group *tg, int sig)
