@@ -204,6 +204,22 @@ int oci_spec_write_default(const char *path, bool rootless, struct cv_err **err)
  */
 char *oci_json_format(const struct json_t *j, const char *indent);
 
+/*
+ * Runs the hooks of one kind in order (src/oci/hooks.c), each with state_json (the OCI state
+ * of the container) on stdin, its own args and env, and its timeout.  Stops at the first
+ * failure.  Returns 0, or a negative value with *err set naming the hook and quoting what
+ * it printed.
+ */
+int oci_hooks_run(const struct oci_spec *s, enum oci_hook_kind kind, const char *state_json,
+		  struct cv_err **err);
+/* "prestart", "createRuntime", ... */
+const char *oci_hook_kind_name(enum oci_hook_kind kind);
+
+/* The i-th mount option cvisor knows (`features`), or NULL past the last. */
+const char *oci_mount_option_name(size_t i);
+/* "CAP_CHOWN" for 0, ...; NULL for an unknown number. */
+const char *oci_cap_name(int cap);
+
 /* Looks up an environment value in a NULL-terminated KEY=VALUE array, or NULL. */
 const char *oci_env_get(char *const *env, const char *key);
 

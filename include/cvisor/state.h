@@ -5,6 +5,7 @@
  *   <root>/<id>/lock          empty; holds the container's lock
  *   <root>/<id>/state.json    the record below, replaced atomically (temp + fsync + rename)
  *   <root>/<id>/control.sock  the sandbox's control socket (CV_CONTROL_SOCKET, sandbox.h)
+ *   <root>/<id>/config.json   the bundle's config.json as `create` read it (hooks, exec)
  *
  * Locking: a POSIX record lock (fcntl F_SETLKW) over the whole lock file; shared to read,
  * exclusive to change state.json or remove the directory.  Record locks rather than flock(2)
@@ -55,6 +56,7 @@ struct cv_state {
 	char *owner;                       /* user name (or uid) of whoever created it */
 	char *platform;                    /* platform name the sandbox runs on */
 	bool started;                      /* `start` was accepted by the sandbox */
+	char *cgroup;                      /* the sandbox's cgroup (cgroup_resolve()), or NULL */
 	char **annotation_keys;            /* from config.json, parallel, NULL-terminated */
 	char **annotation_values;
 	size_t n_annotations;

@@ -82,6 +82,11 @@ static const struct mount_opt mount_opts[] = {
 	{ "tmpcopyup",	    OPT_TMPCOPYUP,   0 },
 };
 
+const char *oci_mount_option_name(size_t i)
+{
+	return i < ARRAY_SIZE(mount_opts) ? mount_opts[i].name : NULL;
+}
+
 static const struct mount_opt *mount_opt_find(const char *name)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(mount_opts); i++)

@@ -81,6 +81,11 @@ int spec_cap_from_name(const char *name)
 	return lookup(cap_names, ARRAY_SIZE(cap_names), name);
 }
 
+const char *oci_cap_name(int cap)
+{
+	return cap >= 0 && (size_t)cap < ARRAY_SIZE(cap_names) ? cap_names[cap] : NULL;
+}
+
 int spec_rlimit_from_name(const char *name)
 {
 	return lookup(rlimit_names, ARRAY_SIZE(rlimit_names), name);

@@ -132,6 +132,23 @@ static int move_into_place(const char *from, const char *to)
 	return rename(from, to);
 }
 
+/* mkdir -p: missing parents 0711 (engines pass roots like <exec-root>/runtime-x/moby), the
+ * root itself 0700. */
+static int mkdir_parents(const char *root)
+{
+	_cleanup_free_ char *p = oci_xstrdup(root);
+
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = 0;
+		if (mkdir(p, 0711) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(p, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
 int state_create(const char *root, const char *id, struct cv_state **out, struct cv_err **err)
 {
 	_cleanup_free_ char *tmp = NULL;
@@ -140,7 +157,7 @@ int state_create(const char *root, const char *id, struct cv_state **out, struct
 
 	if (state_validate_id(id, err) < 0)
 		return -EINVAL;
-	if (mkdir(root, 0700) < 0 && errno != EEXIST)
+	if (mkdir_parents(root) < 0)
 		return cv_err_set(err, errno, "creating state root `%s`", root);
 	if (make_temp_dir(root, id, &tmp, &lock, err) < 0)
 		return -1;
@@ -222,15 +239,17 @@ static int parse_annotations(json_t *obj, struct cv_state *st)
 static int parse_state(json_t *j, struct cv_state *st)
 {
 	const char *bundle = NULL, *rootfs = NULL, *created = NULL, *owner = "", *platform = "";
+	const char *cgroup = NULL;
 	json_int_t pid = 0, start = 0;
 	int started = 0;
 	json_t *ann = NULL;
 
-	if (json_unpack(j, "{s:s,s:s,s:I,s:I,s:s,s?s,s?s,s:b,s?o}", "bundle", &bundle, "rootfs",
-			&rootfs, "pid", &pid, "pid_start_time", &start, "created", &created,
-			"owner", &owner, "platform", &platform, "started", &started, "annotations",
-			&ann) < 0)
+	if (json_unpack(j, "{s:s,s:s,s:I,s:I,s:s,s?s,s?s,s:b,s?o,s?s}", "bundle", &bundle,
+			"rootfs", &rootfs, "pid", &pid, "pid_start_time", &start, "created",
+			&created, "owner", &owner, "platform", &platform, "started", &started,
+			"annotations", &ann, "cgroup", &cgroup) < 0)
 		return -1;
+	st->cgroup = cgroup ? oci_xstrdup(cgroup) : NULL;
 	if (pid < 0 || start < 0)
 		return -1;
 	st->bundle = oci_xstrdup(bundle);
@@ -299,13 +318,18 @@ static json_t *state_to_json(const struct cv_state *st)
 	for (size_t i = 0; i < st->n_annotations; i++)
 		json_object_set_new(ann, st->annotation_keys[i],
 				    json_string(st->annotation_values[i]));
-	return json_pack("{s:i,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:b,s:o}", "version", STATE_SCHEMA,
+	json_t *j;
+
+	j = json_pack("{s:i,s:s,s:s,s:s,s:I,s:I,s:s,s:s,s:s,s:b,s:o}", "version", STATE_SCHEMA,
 			 "id", st->id, "bundle", st->bundle ? st->bundle : "", "rootfs",
 			 st->rootfs ? st->rootfs : "", "pid", (json_int_t)st->pid,
 			 "pid_start_time", (json_int_t)st->pid_start_time, "created",
 			 st->created ? st->created : "", "owner", st->owner ? st->owner : "",
 			 "platform", st->platform ? st->platform : "", "started", st->started,
 			 "annotations", ann);
+	if (j && st->cgroup)
+		json_object_set_new(j, "cgroup", json_string(st->cgroup));
+	return j;
 }
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -421,6 +445,7 @@ void state_free(struct cv_state *st)
 	free(st->created);
 	free(st->owner);
 	free(st->platform);
+	free(st->cgroup);
 	oci_strv_free(st->annotation_keys);
 	oci_strv_free(st->annotation_values);
 	free(st->dir);

@@ -1,7 +1,7 @@
 /*
  * Confining the sandbox process (DESIGN.md §4): no host path reachable (an empty read-only
- * root), no stray fds.  Capabilities, no_new_privs and the seccomp allowlist come with
- * issue 9 (see docs/security.md).
+ * root), no stray fds.  Capabilities and no_new_privs: caps.c; the seccomp allowlist:
+ * seccomp.c (see docs/security.md).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "cvisor/compiler.h"
 #include "cvisor/err.h"
 #include "cvisor/log.h"
 #include "sandbox_internal.h"
@@ -44,26 +45,29 @@ int confine_mount_ns(const char *state_dir, struct cv_err **err)
 	return 0;
 }
 
-int confine_inherited_fds(int sync_fd, struct cv_err **err)
+int confine_inherited_fds(const int *keep, int n, struct cv_err **err)
 {
-	int keep[] = {sync_fd, log_output_fd()};
-	int lo = 3;
+	int sorted[8], m = 0, lo = 3;
 
-	if (keep[0] > keep[1]) {
-		int x = keep[0];
+	for (int i = 0; i < n && m < (int)ARRAY_SIZE(sorted); i++) {
+		int j = m;
 
-		keep[0] = keep[1];
-		keep[1] = x;
-	}
-	for (int i = 0; i <= 2; i++) {
-		int hi = i < 2 ? keep[i] - 1 : (int)(~0U >> 1);
-
-		if (i < 2 && keep[i] < lo)
+		if (keep[i] < lo)
 			continue;
+		while (j > 0 && sorted[j - 1] > keep[i]) {
+			sorted[j] = sorted[j - 1];
+			j--;
+		}
+		sorted[j] = keep[i];
+		m++;
+	}
+	for (int i = 0; i <= m; i++) {
+		int hi = i < m ? sorted[i] - 1 : (int)(~0U >> 1);
+
 		if (hi >= lo && syscall(SYS_close_range, lo, hi, 0) < 0)
 			return cv_err_set(err, errno, "closing inherited fds");
-		if (i < 2)
-			lo = keep[i] + 1;
+		if (i < m && sorted[i] + 1 > lo)
+			lo = sorted[i] + 1;
 	}
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -21,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cvisor/compiler.h"
+#include "cvisor/abi/linux/termios.h"
 #include "cvisor/err.h"
 #include "cvisor/log.h"
 #include "cvisor/oci.h"
@@ -29,40 +32,69 @@
 #include "cvisor/sentry/kernel.h"
 #include "sandbox_internal.h"
 
-struct sandbox {
-	const struct sandbox_config *cfg;
-	struct platform platform;
-	struct kernel *k;
-	struct sandbox_fds fds;
-	struct file *stdio[3];
-	struct linux_rlimit64 rlimits[LINUX_RLIM_NLIMITS];
-};
-
-static const char *const rlimit_order[] = {"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS",
-	"NPROC", "NOFILE", "MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO",
-	"RTTIME"};
-
-/* The container's rlimits: the sandbox's own (as runc's init inherits them), then the spec. */
+/* The sandbox's own rlimits, the base of every container process's (as runc's init and
+ * exec'd processes inherit runc's). */
 static void collect_rlimits(struct sandbox *sb)
 {
-	const struct oci_process *p = &sb->cfg->spec->process;
-
 	for (int i = 0; i < LINUX_RLIM_NLIMITS; i++) {
 		struct rlimit rl;
 
 		getrlimit(i, &rl);
-		sb->rlimits[i].cur = rl.rlim_cur == RLIM_INFINITY ? LINUX_RLIM_INFINITY : rl.rlim_cur;
-		sb->rlimits[i].max = rl.rlim_max == RLIM_INFINITY ? LINUX_RLIM_INFINITY : rl.rlim_max;
+		sb->host_rlimits[i].cur =
+			rl.rlim_cur == RLIM_INFINITY ? LINUX_RLIM_INFINITY : rl.rlim_cur;
+		sb->host_rlimits[i].max =
+			rl.rlim_max == RLIM_INFINITY ? LINUX_RLIM_INFINITY : rl.rlim_max;
 	}
+}
+
+void sandbox_process_rlimits(const struct sandbox *sb, const struct oci_process *p,
+			     struct linux_rlimit64 *out)
+{
+	memcpy(out, sb->host_rlimits, sizeof(sb->host_rlimits));
 	for (size_t i = 0; i < p->n_rlimits; i++) {
 		int r = p->rlimits[i].resource;
 
 		if (r >= 0 && r < LINUX_RLIM_NLIMITS) {
-			sb->rlimits[r].cur = p->rlimits[i].soft;
-			sb->rlimits[r].max = p->rlimits[i].hard;
+			out[r].cur = p->rlimits[i].soft;
+			out[r].max = p->rlimits[i].hard;
 		}
 	}
-	(void)rlimit_order;
+}
+
+struct cred *sandbox_process_cred(const struct oci_process *p)
+{
+	struct cred *c = cred_new_root();
+
+	if (!c)
+		return NULL;
+	c->uid = c->euid = c->suid = c->fsuid = p->user.uid;
+	c->gid = c->egid = c->sgid = c->fsgid = p->user.gid;
+	c->ngroups = (int)p->user.n_additional_gids;
+	if (c->ngroups) {
+		c->groups = malloc((size_t)c->ngroups * sizeof(uint32_t));
+		if (c->groups)
+			memcpy(c->groups, p->user.additional_gids, (size_t)c->ngroups * 4);
+		else
+			c->ngroups = 0;
+	}
+	c->cap_effective = p->caps.effective;
+	c->cap_permitted = p->caps.permitted;
+	c->cap_inheritable = p->caps.inheritable;
+	c->cap_bounding = p->caps.bounding;
+	c->cap_ambient = p->caps.ambient;
+	c->no_new_privs = p->no_new_privileges;
+	return c;
+}
+
+/* The sandbox's own share of a memory limit, measured: see docs/docker.md. */
+#define RESERVE_MIN (24ull << 20)
+#define RESERVE_MAX (128ull << 20)
+
+uint64_t sandbox_sentry_memory_limit(uint64_t limit)
+{
+	uint64_t reserve = MIN(MAX(limit / 8, RESERVE_MIN), RESERVE_MAX);
+
+	return limit > 2 * reserve ? limit - reserve : limit / 2;
 }
 
 static int open_rootfs(struct sandbox *sb, struct cv_err **err)
@@ -97,7 +129,9 @@ static int build_sentry(struct sandbox *sb, struct cv_err **err)
 	if (spec->domainname)
 		snprintf(kc.domainname, sizeof(kc.domainname), "%s", spec->domainname);
 	if (spec->resources.memory_limit > 0)
-		kc.mem_limit = (uint64_t)spec->resources.memory_limit;
+		kc.mem_limit = sandbox_sentry_memory_limit((uint64_t)spec->resources.memory_limit);
+	if (spec->resources.pids_limit > 0)
+		kc.pids_limit = (uint64_t)spec->resources.pids_limit;
 	sb->k = kernel_new(&sb->platform, &kc);
 	if (IS_ERR(sb->k))
 		return cv_err_set(err, (int)-PTR_ERR(sb->k), "creating the sentry kernel");
@@ -146,29 +180,35 @@ static int start_platform(struct sandbox *sb, struct cv_err **err)
 	return 0;
 }
 
-/* fds 0-2 become the container's stdio; the sandbox's own point at /dev/null. */
+/*
+ * fds 0-2 become the container's stdio, and the sandbox's own point at /dev/null.  With a
+ * terminal they are not kept at all: whoever ran `create` may wait for them to close (with a
+ * console socket, containerd's shim reads `create`'s output until EOF), so log lines meant
+ * for stderr go nowhere once the sandbox is set up.
+ */
 static int take_stdio(struct sandbox *sb, struct cv_err **err)
 {
+	bool keep = sb->console_host < 0;
 	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 
 	if (null < 0)
 		return cv_err_set(err, errno, "opening /dev/null");
 	if (log_output_fd() == 2) {
-		int lfd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+		int lfd = fcntl(keep ? 2 : null, F_DUPFD_CLOEXEC, 3);
 
 		if (lfd >= 0)
 			log_set_output(lfd, log_output_format());
 	}
 	for (int i = 0; i < 3; i++) {
-		int fl = fcntl(i, F_GETFL), fd = fcntl(i, F_DUPFD_CLOEXEC, 3);
+		int fl = fcntl(i, F_GETFL), fd = keep ? fcntl(i, F_DUPFD_CLOEXEC, 3) : -1;
 
-		if (fd < 0) {
-			sb->stdio[i] = NULL;
-			continue;
+		sb->stdio[i] = NULL;
+		if (fd >= 0) {
+			sb->stdio[i] = hostfd_file_new(&sb->k->vfs, fd,
+						       (unsigned)fl & (O_ACCMODE | O_APPEND));
+			if (IS_ERR(sb->stdio[i]))
+				return cv_err_set(err, (int)-PTR_ERR(sb->stdio[i]), "wrapping fd %d", i);
 		}
-		sb->stdio[i] = hostfd_file_new(&sb->k->vfs, fd, (unsigned)fl & (O_ACCMODE | O_APPEND));
-		if (IS_ERR(sb->stdio[i]))
-			return cv_err_set(err, (int)-PTR_ERR(sb->stdio[i]), "wrapping fd %d", i);
 		dup2(null, i);
 	}
 	close(null);
@@ -198,46 +238,114 @@ static int confine(struct sandbox *sb, struct cv_err **err)
 	return confine_caps(err);
 }
 
-static int start_init(void *arg, char *why, size_t n)
+/* init's parameters from the spec; ip->cred is a new reference (NULL on ENOMEM). */
+static void init_params(struct sandbox *sb, struct init_params *ip)
 {
-	struct sandbox *sb = arg;
 	const struct oci_process *p = &sb->cfg->spec->process;
-	struct init_params ip = {
-		.argv = p->args,
-		.envp = p->env,
-		.cwd = p->cwd,
-		.umask = p->user.has_umask ? p->user.umask : 022,
-	};
-	struct cred *c = cred_new_root();
+
+	memset(ip, 0, sizeof(*ip));
+	ip->argv = p->args;
+	ip->envp = p->env;
+	ip->cwd = p->cwd;
+	ip->umask = p->user.has_umask ? p->user.umask : 022;
+	ip->cred = sandbox_process_cred(p);
+	sandbox_process_rlimits(sb, p, ip->rlimits);
+	for (int i = 0; i < 3; i++)
+		ip->stdio[i] = sb->console_slave ? sb->console_slave : sb->stdio[i];
+	ip->ctty = sb->console ? console_tty(sb->console) : NULL;
+}
+
+int sandbox_start_init(struct sandbox *sb, char *why, size_t n)
+{
+	struct init_params ip;
 	int r;
 
-	if (!c) {
+	init_params(sb, &ip);
+	if (!ip.cred) {
 		snprintf(why, n, "out of memory");
 		return -ENOMEM;
 	}
-	c->uid = c->euid = c->suid = c->fsuid = p->user.uid;
-	c->gid = c->egid = c->sgid = c->fsgid = p->user.gid;
-	c->ngroups = (int)p->user.n_additional_gids;
-	if (c->ngroups) {
-		c->groups = malloc((size_t)c->ngroups * sizeof(uint32_t));
-		if (c->groups)
-			memcpy(c->groups, p->user.additional_gids, (size_t)c->ngroups * 4);
-		else
-			c->ngroups = 0;
-	}
-	c->cap_effective = p->caps.effective;
-	c->cap_permitted = p->caps.permitted;
-	c->cap_inheritable = p->caps.inheritable;
-	c->cap_bounding = p->caps.bounding;
-	c->cap_ambient = p->caps.ambient;
-	c->no_new_privs = p->no_new_privileges;
-	ip.cred = c;
-	memcpy(ip.rlimits, sb->rlimits, sizeof(ip.rlimits));
-	for (int i = 0; i < 3; i++)
-		ip.stdio[i] = sb->stdio[i];
 	r = kernel_start_init(sb->k, &ip, why, n);
-	cred_put(c);
+	cred_put(ip.cred);
+	/* init holds the console's slave now: once every process has closed it, the pump sees
+	 * the end of the output. */
+	if (sb->console_slave) {
+		file_put(sb->console_slave);
+		sb->console_slave = NULL;
+	}
 	return r;
+}
+
+/* runc's create fails when the program cannot be found: so does ours, before `start`. */
+static int check_init(struct sandbox *sb, struct cv_err **err)
+{
+	struct init_params ip;
+	char why[512];
+	int r;
+
+	init_params(sb, &ip);
+	if (!ip.cred)
+		return cv_err_set(err, ENOMEM, "checking the container's program");
+	r = kernel_check_init(sb->k, &ip, why, sizeof(why));
+	cred_put(ip.cred);
+	return r < 0 ? cv_err_set(err, 0, "%s", why) : 0;
+}
+
+/*
+ * The host side of init's console (process.terminal), before confinement: a host pty whose
+ * master goes to --console-socket and whose slave becomes the sandbox's controlling terminal
+ * (a resize of the master then sends the sandbox SIGWINCH), or, in the foreground, the
+ * terminal the caller's stdin and stdout are.
+ */
+static int open_console_host(struct sandbox *sb, struct cv_err **err)
+{
+	const struct sandbox_config *cfg = sb->cfg;
+	const struct oci_process *p = &cfg->spec->process;
+
+	sb->console_host = sb->console_host_out = -1;
+	if (!p->terminal)
+		return 0;
+	if (cfg->console_socket_fd >= 0) {
+		if (console_host_pty(cfg->console_socket_fd, p->console_height, p->console_width,
+				     &sb->console_host, err) < 0)
+			return -1;
+		close(cfg->console_socket_fd);
+		if (ioctl(sb->console_host, TIOCSCTTY, 0) < 0)
+			log_debug("console: cannot make the pty the sandbox's terminal: %s",
+				  strerror(errno));
+		return 0;
+	}
+	if (!cfg->foreground)
+		return 0; /* the CLI refuses this: a detached terminal needs a console socket */
+	sb->console_host = fcntl(0, F_DUPFD_CLOEXEC, 3);
+	sb->console_host_out = fcntl(1, F_DUPFD_CLOEXEC, 3);
+	if (sb->console_host < 0 || sb->console_host_out < 0)
+		return cv_err_set(err, errno, "duplicating the terminal");
+	return 0;
+}
+
+/* The sentry's side of init's console, once its /dev/pts exists. */
+static int open_console(struct sandbox *sb, struct cv_err **err)
+{
+	const struct oci_process *p = &sb->cfg->spec->process;
+	struct linux_winsize ws = {.ws_row = (uint16_t)p->console_height,
+				   .ws_col = (uint16_t)p->console_width};
+	bool own = sb->console_host_out < 0;
+	struct file *f;
+
+	if (sb->console_host < 0)
+		return 0;
+	sb->console = console_new(sb->k, sb->console_host, own ? sb->console_host
+							       : sb->console_host_out,
+				  own, &ws, err);
+	if (!sb->console)
+		return -1;
+	sb->console_host = sb->console_host_out = -1;
+	f = console_open_slave(sb->console);
+	if (IS_ERR(f))
+		return cv_err_set(err, (int)-PTR_ERR(f), "opening the console's pty");
+	sb->console_slave = f;
+	return 0;
 }
 
 static void report(int sync_fd, const char *msg)
@@ -256,12 +364,16 @@ static void report(int sync_fd, const char *msg)
 
 void sandbox_main(const struct sandbox_config *cfg, int sync_fd)
 {
-	struct sandbox sb = {.cfg = cfg, .fds = {.root = -1, .proc_self = -1, .control = -1, .dev = -1}};
+	struct sandbox sb = {.cfg = cfg,
+			     .fds = {.root = -1, .proc_self = -1, .control = -1, .dev = -1}};
 	struct cv_err *err = NULL;
+	int keep[] = {sync_fd, log_output_fd(), cfg->console_socket_fd};
 	int status;
 
 	setsid();
 	umask(0);
+	/* Before any thread exists, so that every thread inherits the mask. */
+	control_block_signals();
 	/* glibc's malloc reads /sys/devices/system/cpu/online to size its arenas, which the
 	 * confined sentry can neither reach nor be allowed to try: fix the arena count. */
 	mallopt(M_ARENA_MAX, 8);
@@ -286,23 +398,25 @@ void sandbox_main(const struct sandbox_config *cfg, int sync_fd)
 		cv_err_set(&err, errno, "making mounts private");
 		goto fail;
 	}
-	if (confine_inherited_fds(sync_fd, &err) < 0 || sandbox_net_setup(cfg, &err) < 0 ||
+	if (confine_inherited_fds(keep, (int)ARRAY_SIZE(keep), &err) < 0 ||
+	    sandbox_net_setup(cfg, &err) < 0 || open_console_host(&sb, &err) < 0 ||
 	    open_rootfs(&sb, &err) < 0 || open_platform_device(&sb, &err) < 0 ||
-	    build_sentry(&sb, &err) < 0 || take_stdio(&sb, &err) < 0)
+	    build_sentry(&sb, &err) < 0 || take_stdio(&sb, &err) < 0 ||
+	    open_console(&sb, &err) < 0 || check_init(&sb, &err) < 0)
 		goto fail;
 	sb.fds.control = control_listen(cfg->state_dir, &err);
 	if (sb.fds.control < 0 || confine(&sb, &err) < 0 || start_platform(&sb, &err) < 0 ||
 	    confine_seccomp(&sb.platform, sb.fds.proc_self, cfg->debug, &err) < 0 ||
 	    kernel_start_threads(sb.k) < 0)
 		goto fail;
+	if (sb.console && console_start(sb.console) < 0) {
+		cv_err_set(&err, 0, "starting the console");
+		goto fail;
+	}
 	report(sync_fd, "ok\n");
 	close(sync_fd);
-	status = control_serve(cfg, sb.fds.control, sb.k, start_init, &sb);
-	log_debug("sandbox exits %d: %llu faults, %llu platform maps (%llu pages), %llu unmaps, "
-		  "%llu COW copies, %llu pages in use at exit", status,
-		  (unsigned long long)sb.k->mf.stats.faults, (unsigned long long)sb.k->mf.stats.maps,
-		  (unsigned long long)sb.k->mf.stats.map_pages, (unsigned long long)sb.k->mf.stats.unmaps,
-		  (unsigned long long)sb.k->mf.stats.cow_copies, (unsigned long long)sb.k->mf.in_use);
+	status = control_serve(&sb);
+	console_free(sb.console);
 	platform_fini(&sb.platform);
 	exit(status);
 fail:
@@ -399,7 +513,9 @@ int sandbox_create(const struct sandbox_config *cfg, pid_t *pid, struct cv_err *
 	}
 	close(p[1]);
 	close(go[0]);
-	if (cfg->rootless && map_ids(child, err) < 0) {
+	/* Mapped, and in its cgroup before it starts a thread or a stub: all of it is limited. */
+	if ((cfg->rootless && map_ids(child, err) < 0) ||
+	    (cfg->cgroup && cgroup_enter(cfg->cgroup, &cfg->spec->resources, child, err) < 0)) {
 		close(go[1]);
 		close(p[0]);
 		kill(child, SIGKILL);
