@@ -54,13 +54,20 @@ enum cli_opt_type {
 	CLI_OPT_BOOL,   /* --x, --x=true|false */
 	CLI_OPT_STRING, /* --x VALUE, --x=VALUE */
 	CLI_OPT_INT,    /* --x N */
+	CLI_OPT_LIST,   /* --x V, repeatable: appended to a struct cli_list */
+};
+
+/* The values of a repeatable option, in order. */
+struct cli_list {
+	const char **v;
+	size_t n;
 };
 
 struct cli_opt {
 	const char *name;  /* long name, without dashes */
 	char short_name;   /* or 0 */
 	enum cli_opt_type type;
-	void *value;       /* bool *, const char ** or int *; NULL: accepted and ignored */
+	void *value;       /* bool *, const char **, int * or struct cli_list *; NULL: ignored */
 	const char *arg;   /* value placeholder in help ("DIR"), or NULL */
 	const char *help;  /* NULL: accepted but not listed (compatibility) */
 };
@@ -110,8 +117,9 @@ void cli_print_main_help(FILE *f);
 void cli_print_version(FILE *f);
 
 cli_cmd_fn cmd_platforms;
-cli_cmd_fn cmd_create, cmd_delete, cmd_help, cmd_kill, cmd_list, cmd_run, cmd_spec, cmd_start,
-	cmd_state, cmd_unimplemented;
+cli_cmd_fn cmd_create, cmd_delete, cmd_events, cmd_exec, cmd_features, cmd_help, cmd_install,
+	cmd_kill, cmd_list, cmd_pause, cmd_ps, cmd_resume, cmd_run, cmd_spec, cmd_start, cmd_state,
+	cmd_uninstall, cmd_unimplemented, cmd_update;
 
 /* ---- global options and error reporting (global.c) ---- */
 
@@ -166,6 +174,13 @@ int cli_stop_sandbox(const struct cv_state *st, int grace_ms, struct cv_err **er
 
 /* Stops the sandbox (if needed) and removes the state directory; st locked exclusively. */
 int cli_destroy_container(struct cv_state *st, int grace_ms, struct cv_err **err);
+
+/* The container's config.json as `create` saw it (the copy in its state directory, else the
+ * bundle's). */
+int cli_load_spec(const struct cv_state *st, struct oci_spec **out, struct cv_err **err);
+
+/* The runtime spec's State of st with `status`, as hooks get it on stdin (malloc'd). */
+char *cli_hook_state(const struct cv_state *st, const char *status);
 
 /* Writes "<pid>" (no newline, like runc) to path atomically. */
 int cli_write_pid_file(const char *path, pid_t pid, struct cv_err **err);

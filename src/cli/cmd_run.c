@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cvisor/err.h"
@@ -20,17 +22,24 @@ static void block_signals(sigset_t *set)
 	sigprocmask(SIG_BLOCK, set, NULL);
 }
 
-static void forward(const struct cv_state *st, int sig)
+static void forward(const struct cv_state *st, int sig, bool terminal)
 {
 	struct cv_err *err = NULL;
 
+	/* With a terminal, a resize goes to the sentry's tty, which signals the container. */
+	if (sig == SIGWINCH && terminal) {
+		sandbox_request(st->dir, "{\"cmd\":\"winch\"}", NULL, &err);
+		cv_err_free(&err);
+		return;
+	}
 	if (cli_signal_container(st, sig, false, &err) < 0)
 		log_debug("forwarding signal %d to `%s`: %s", sig, st->id, err->msg);
 	cv_err_free(&err);
 }
 
 /* Waits for the sandbox (our child) to exit; returns the init's status, as the sandbox's. */
-static int wait_foreground(const struct cv_state *st, const sigset_t *set, struct cv_err **err)
+static int wait_foreground(const struct cv_state *st, const sigset_t *set, bool terminal,
+			   struct cv_err **err)
 {
 	int wstatus = 0;
 
@@ -44,7 +53,7 @@ static int wait_foreground(const struct cv_state *st, const sigset_t *set, struc
 			return cv_err_set(err, errno, "waiting for sandbox pid %d", (int)st->pid);
 		sig = sigwaitinfo(set, NULL);
 		if (sig > 0 && sig != SIGCHLD)
-			forward(st, sig);
+			forward(st, sig, terminal);
 	}
 	if (WIFEXITED(wstatus))
 		return WEXITSTATUS(wstatus);
@@ -85,6 +94,9 @@ int cmd_run(struct cli_global *g, int argc, char **argv, struct cv_err **err)
 		CLI_OPT_END,
 	};
 	_cleanup_state_ struct cv_state *st = NULL;
+	_cleanup_spec_ struct oci_spec *spec = NULL;
+	struct termios saved;
+	bool terminal = false, raw = false;
 	sigset_t set;
 	int pos, r;
 
@@ -107,7 +119,18 @@ int cmd_run(struct cli_global *g, int argc, char **argv, struct cv_err **err)
 	if (detach)
 		return 0;
 	state_unlock(st);
-	r = wait_foreground(st, &set, err);
+	/* process.terminal in the foreground: the sentry's pty is pumped to our terminal, which
+	 * passes keys through untouched (raw) while the container runs. */
+	terminal = cli_load_spec(st, &spec, NULL) == 0 && spec->process.terminal;
+	if (terminal && isatty(0) && tcgetattr(0, &saved) == 0) {
+		struct termios t = saved;
+
+		cfmakeraw(&t);
+		raw = tcsetattr(0, TCSANOW, &t) == 0;
+	}
+	r = wait_foreground(st, &set, terminal, err);
+	if (raw)
+		tcsetattr(0, TCSANOW, &saved);
 	if (!keep)
 		remove_finished(g, st->id);
 	return r;

@@ -1,4 +1,4 @@
-/* The verb table, the main help, `help`, and the verbs that do not exist yet. */
+/* The verb table, the main help, `help`, and the verbs that do not exist (checkpointing). */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,23 +11,23 @@ static const struct cli_command commands[] = {
 	{ "checkpoint", "checkpoint a running container (not implemented)", cmd_unimplemented },
 	{ "create", "create a container", cmd_create },
 	{ "delete", "delete a container and everything it holds", cmd_delete },
-	{ "events", "display container events (not implemented yet)", cmd_unimplemented },
-	{ "exec", "execute a new process inside the container (not implemented yet)",
-	  cmd_unimplemented },
-	{ "features", "show the enabled features (not implemented yet)", cmd_unimplemented },
+	{ "events", "display container resource usage (--stats: once)", cmd_events },
+	{ "exec", "execute a new process inside the container", cmd_exec },
+	{ "features", "show the enabled features (runc's JSON)", cmd_features },
+	{ "install", "register cvisor as a Docker runtime in daemon.json", cmd_install },
 	{ "kill", "send a signal to the container's init (default: SIGTERM)", cmd_kill },
 	{ "list", "list the containers under --root", cmd_list },
 	{ "platforms", "list the platforms and whether this host can run them", cmd_platforms },
-	{ "pause", "suspend every process of the container (not implemented yet)",
-	  cmd_unimplemented },
-	{ "ps", "list the processes of the container (not implemented yet)", cmd_unimplemented },
+	{ "pause", "suspend every process of the container", cmd_pause },
+	{ "ps", "list the processes of the container", cmd_ps },
 	{ "restore", "restore a container from a checkpoint (not implemented)", cmd_unimplemented },
-	{ "resume", "resume a paused container (not implemented yet)", cmd_unimplemented },
+	{ "resume", "resume a paused container", cmd_resume },
 	{ "run", "create and start a container", cmd_run },
 	{ "spec", "write a new config.json", cmd_spec },
 	{ "start", "run the user process of a created container", cmd_start },
 	{ "state", "print the OCI state of a container", cmd_state },
-	{ "update", "update resource limits (not implemented yet)", cmd_unimplemented },
+	{ "uninstall", "remove a cvisor runtime from Docker's daemon.json", cmd_uninstall },
+	{ "update", "update resource limits", cmd_update },
 	{ "help", "show the commands, or the help of one", cmd_help },
 	{ "h", NULL, cmd_help },
 };

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 #include "cli.h"
 #include "cvisor/cleanup.h"
@@ -39,6 +40,43 @@ static int request(const struct cv_state *st, const char *req, const char *what,
 	return r < 0 ? request_error(st, r, what, err) : 0;
 }
 
+int cli_load_spec(const struct cv_state *st, struct oci_spec **out, struct cv_err **err)
+{
+	_cleanup_free_ char *copy = NULL;
+
+	if (asprintf(&copy, "%s/config.json", st->dir) < 0)
+		abort();
+	return oci_spec_load(access(copy, F_OK) == 0 ? st->dir : st->bundle, out, err);
+}
+
+/* Runs the hooks of `kind` with the container in `status`; a failure is only logged when
+ * `warn_only` (poststart, poststop: the runtime spec says so). */
+static int run_hooks(const struct cv_state *st, enum oci_hook_kind kind, const char *status,
+		     bool warn_only, struct cv_err **err)
+{
+	_cleanup_spec_ struct oci_spec *spec = NULL;
+	_cleanup_free_ char *state = NULL;
+	struct cv_err *e = NULL;
+	int r;
+
+	if (cli_load_spec(st, &spec, &e) < 0) {
+		log_warn("container `%s`: cannot run the %s hooks: %s", st->id,
+			 oci_hook_kind_name(kind), e->msg);
+		cv_err_free(&e);
+		return 0;
+	}
+	if (!spec->hooks[kind].n)
+		return 0;
+	state = cli_hook_state(st, status);
+	r = oci_hooks_run(spec, kind, state, warn_only ? &e : err);
+	if (r < 0 && warn_only) {
+		log_warn("container `%s`: %s", st->id, e->msg);
+		cv_err_free(&e);
+		return 0;
+	}
+	return r;
+}
+
 int cli_start_container(struct cv_state *st, struct cv_err **err)
 {
 	enum cv_status s = state_status(st);
@@ -49,7 +87,9 @@ int cli_start_container(struct cv_state *st, struct cv_err **err)
 	if (s != CV_STATUS_CREATED)
 		return cv_err_set(err, 0, "cannot start container `%s`: it is already %s", st->id,
 				  state_status_name(s));
-	r = request(st, "{\"cmd\":\"start\"}", "starting container", err);
+	r = run_hooks(st, OCI_HOOK_START_CONTAINER, "created", false, err);
+	if (r == 0)
+		r = request(st, "{\"cmd\":\"start\"}", "starting container", err);
 	if (r < 0) {
 		/* Its init will never run: leave it stopped rather than forever "created".  A
 		 * sandbox that exits by itself in time keeps its own exit status (127, ...). */
@@ -57,7 +97,10 @@ int cli_start_container(struct cv_state *st, struct cv_err **err)
 		return r;
 	}
 	st->started = true;
-	return state_save(st, err);
+	r = state_save(st, err);
+	if (r == 0)
+		run_hooks(st, OCI_HOOK_POSTSTART, "running", true, NULL);
+	return r;
 }
 
 static int pidfd_open(pid_t pid)
@@ -147,8 +190,15 @@ int cli_stop_sandbox(const struct cv_state *st, int grace_ms, struct cv_err **er
 
 int cli_destroy_container(struct cv_state *st, int grace_ms, struct cv_err **err)
 {
+	struct cv_err *e = NULL;
+
 	if (cli_stop_sandbox(st, grace_ms, err) < 0)
 		return -1;
+	if (st->cgroup && cgroup_remove(st->cgroup, &e) < 0) {
+		log_warn("container `%s`: %s", st->id, e->msg);
+		cv_err_free(&e);
+	}
+	run_hooks(st, OCI_HOOK_POSTSTOP, "stopped", true, NULL);
 	return state_remove(st, err);
 }
 

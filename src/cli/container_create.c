@@ -1,6 +1,7 @@
 /* Creating a container (`create`, and the first half of `run`). */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "cli.h"
 #include "cvisor/cleanup.h"
+#include "cvisor/compiler.h"
 #include "cvisor/err.h"
 #include "cvisor/log.h"
 #include "cvisor/platform.h"
@@ -128,6 +130,7 @@ static int spawn(const struct cli_global *g, const struct create_opts *o,
 		.console_socket_fd = console,
 		.rootless	   = !strcmp(g->rootless, "true") ||
 			   (!strcmp(g->rootless, "auto") && geteuid() != 0),
+		.cgroup		   = st->cgroup,
 	};
 	pid_t pid = -1;
 	int r;
@@ -151,6 +154,96 @@ static int spawn(const struct cli_global *g, const struct create_opts *o,
 	if (r < 0)
 		abort_sandbox(pid);
 	return r;
+}
+
+/* Does the spec ask for a cgroup (a path or a limit)?  Without either, the sandbox stays in
+ * the caller's cgroups, so that running cvisor by hand changes nothing there. */
+static bool wants_cgroup(const struct oci_spec *spec)
+{
+	const struct oci_resources *r = &spec->resources;
+
+	return (spec->cgroups_path && *spec->cgroups_path) || r->memory_limit > 0 ||
+	       r->memory_reservation > 0 || r->pids_limit > 0 || r->cpu_shares || r->cpu_quota > 0 ||
+	       r->cpu_period || (r->cpuset_cpus && *r->cpuset_cpus) ||
+	       (r->cpuset_mems && *r->cpuset_mems);
+}
+
+/* The sandbox process's cgroup, or none: an unprivileged caller without limits to apply
+ * cannot have one and does not need one. */
+static void choose_cgroup(const struct oci_spec *spec, struct cv_state *st)
+{
+	if (!wants_cgroup(spec) || !cgroup_version())
+		return;
+	if (geteuid() != 0 && !spec->resources.memory_limit && !spec->resources.pids_limit) {
+		log_debug("container `%s`: not root: no cgroup", st->id);
+		return;
+	}
+	st->cgroup = cgroup_resolve(spec->cgroups_path, st->id);
+	if (!st->cgroup)
+		abort();
+}
+
+/* The state given to hooks: the runtime spec's State (runc's fields and order). */
+char *cli_hook_state(const struct cv_state *st, const char *status)
+{
+	json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:s}", "ociVersion", CV_OCI_VERSION, "id", st->id,
+			      "status", status, "pid", (json_int_t)st->pid, "bundle", st->bundle);
+	char *text;
+
+	if (!j)
+		abort();
+	if (st->n_annotations) {
+		json_t *ann = json_object();
+
+		for (size_t i = 0; i < st->n_annotations; i++)
+			json_object_set_new(ann, st->annotation_keys[i],
+					    json_string(st->annotation_values[i]));
+		json_object_set_new(j, "annotations", ann);
+	}
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!text)
+		abort();
+	return text;
+}
+
+/* createRuntime hooks (and the legacy prestart, which runc runs at the same point), then
+ * createContainer: the sandbox exists, its namespaces (Docker's network) are set up. */
+static int create_hooks(const struct oci_spec *spec, const struct cv_state *st,
+			struct cv_err **err)
+{
+	static const enum oci_hook_kind kinds[] = {OCI_HOOK_PRESTART, OCI_HOOK_CREATE_RUNTIME,
+						   OCI_HOOK_CREATE_CONTAINER};
+	_cleanup_free_ char *state = cli_hook_state(st, "creating");
+
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		if (oci_hooks_run(spec, kinds[i], state, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* A copy of config.json in the state directory: start, exec and delete read it there (the
+ * bundle may change or go before the container does). */
+static int save_config(const char *bundle, const char *dir, struct cv_err **err)
+{
+	_cleanup_free_ char *src = NULL, *dst = NULL;
+	_cleanup_close_ int in = -1, out = -1;
+	char buf[65536];
+	ssize_t n;
+
+	if (asprintf(&src, "%s/config.json", bundle) < 0 ||
+	    asprintf(&dst, "%s/config.json", dir) < 0)
+		abort();
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return cv_err_set(err, errno, "reading `%s`", src);
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0)
+		return cv_err_set(err, errno, "writing `%s`", dst);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			return cv_err_set(err, errno ? errno : EIO, "writing `%s`", dst);
+	return n < 0 ? cv_err_set(err, errno, "reading `%s`", src) : 0;
 }
 
 int cli_create_container(const struct cli_global *g, const struct create_opts *o,
@@ -177,15 +270,24 @@ int cli_create_container(const struct cli_global *g, const struct create_opts *o
 	st->rootfs = steal_ptr(&rootfs);
 	st->platform = cli_xstrdup(platform->name);
 	copy_annotations(st, spec);
+	choose_cgroup(spec, st);
+	if (save_config(st->bundle, st->dir, err) < 0)
+		goto fail;
 	if (o->console_socket)
 		console = connect_console(o->console_socket, err);
 	if (console < 0 && o->console_socket)
 		goto fail;
 	if (spawn(g, o, spec, platform, console, st, err) < 0)
 		goto fail;
+	if (create_hooks(spec, st, err) < 0) {
+		abort_sandbox(st->pid);
+		goto fail;
+	}
 	*out = steal_ptr(&st);
 	return 0;
 fail:
+	if (st->cgroup)
+		cgroup_remove(st->cgroup, NULL);
 	state_remove(st, NULL);
 	return -1;
 }

@@ -71,6 +71,18 @@ static int parse_one(const struct cli_opt *opts, int argc, char **argv, int *i,
 	}
 	if (o->type == CLI_OPT_INT)
 		return set_int(o, value, err);
+	if (o->type == CLI_OPT_LIST) {
+		struct cli_list *l = o->value;
+
+		if (!l)
+			return 0;
+		l->v = realloc(l->v, (l->n + 2) * sizeof(*l->v));
+		if (!l->v)
+			abort();
+		l->v[l->n++] = value;
+		l->v[l->n] = NULL;
+		return 0;
+	}
 	if (o->value)
 		*(const char **)o->value = value;
 	return 0;
