@@ -229,6 +229,8 @@ static int decode(struct systrap_context *sc, struct sthread *t, const struct sy
 		return -ESRCH;
 	}
 	memcpy(&cpu->regs, &m->regs, sizeof(cpu->regs));
+	t->regs = m->regs; /* what the page holds now */
+	t->regs_known = true;
 	cpu->regs.cs = 0x33, cpu->regs.ss = 0x2b;
 	cpu->regs.ds = cpu->regs.es = cpu->regs.fs = cpu->regs.gs = 0;
 	report_interrupt(out);
@@ -250,10 +252,28 @@ static int decode(struct systrap_context *sc, struct sthread *t, const struct sy
 	return 0;
 }
 
-static void push_regs(struct sysmsg *sm, const struct cpu_regs *in)
+/*
+ * Writes the registers into t's message page, only the words that changed since it was last
+ * read: after a syscall usually rax alone, so the other cache lines stay where the stub has
+ * them.  Should the application have scribbled over the page meanwhile, it only chose its own
+ * registers.
+ */
+static void push_regs(struct sthread *t, const struct cpu_regs *in)
 {
+	uint64_t *dst = (uint64_t *)&t->sm->regs, *known = (uint64_t *)&t->regs;
+	const uint64_t *src = (const uint64_t *)in;
+
 	STATIC_ASSERT(sizeof(struct cpu_regs) == sizeof(struct sysmsg_regs));
-	memcpy(&sm->regs, in, sizeof(sm->regs));
+	if (!t->regs_known) {
+		memcpy(dst, src, sizeof(t->regs));
+		memcpy(known, src, sizeof(t->regs));
+		t->regs_known = true;
+		return;
+	}
+	for (size_t i = 0; i < sizeof(t->regs) / 8; i++) {
+		if (known[i] != src[i])
+			dst[i] = known[i] = src[i];
+	}
 }
 
 static int run(struct systrap_context *sc, struct sthread *t, uint32_t flags,
@@ -306,12 +326,15 @@ int systrap_switch(struct context *c, struct address_space *as, struct cpu_state
 		return -EINVAL;
 	if (!t->started)
 		fpu_prepare(sc, t, cpu);
-	__atomic_store_n(&t->sm->interrupt, 0, __ATOMIC_SEQ_CST);
-	atomic_store(&sc->interrupt_sent, 0);
-	atomic_store(&sc->intr_word, &t->sm->interrupt);
-	atomic_store(&sc->running, (uint64_t)sas->pid << 32 | (uint32_t)t->tid);
+	/* Plain stores in this order; the exchange of `pending` is the full barrier that pairs
+	 * with interrupt()'s. */
+	__atomic_store_n(&t->sm->interrupt, 0, __ATOMIC_RELEASE);
+	atomic_store_explicit(&sc->interrupt_sent, 0, memory_order_release);
+	atomic_store_explicit(&sc->intr_word, &t->sm->interrupt, memory_order_release);
+	atomic_store_explicit(&sc->running, (uint64_t)sas->pid << 32 | (uint32_t)t->tid,
+			      memory_order_release);
 	if (atomic_exchange(&sc->pending, false)) {
-		atomic_store(&sc->running, 0);
+		atomic_store_explicit(&sc->running, 0, memory_order_release);
 		report_interrupt(out);
 		return 0;
 	}
@@ -319,10 +342,10 @@ int systrap_switch(struct context *c, struct address_space *as, struct cpu_state
 		flags = systrap_fpu_push(t, cpu->fpu);
 		cpu->fpu_dirty = false;
 	}
-	push_regs(t->sm, &cpu->regs);
+	push_regs(t, &cpu->regs);
 	r = run(sc, t, flags, cpu, out);
-	atomic_store(&sc->running, 0);
-	atomic_store(&sc->interrupt_sent, 0);
+	atomic_store_explicit(&sc->running, 0, memory_order_release);
+	atomic_store_explicit(&sc->interrupt_sent, 0, memory_order_release);
 	if (r < 0)
 		return r;
 	t->started = true;

@@ -212,6 +212,8 @@ struct sthread {
 	uint8_t *frame_fpu;    /* after a signal-path trap: the frame's FPU image, else NULL */
 	uint32_t trap_seen;
 	bool started;
+	bool regs_known;	      /* sm->regs held `regs` when last read or written */
+	struct sysmsg_regs regs; /* so a switch writes only what changed (usually rax) */
 };
 
 /* Per-task execution context. */
