@@ -342,6 +342,9 @@ int systrap_switch(struct context *c, struct address_space *as, struct cpu_state
 		flags = systrap_fpu_push(t, cpu->fpu);
 		cpu->fpu_dirty = false;
 	}
+	/* The sentry restarts a syscall by moving rip back over the 2-byte `syscall`. */
+	if (t->regs_known && cpu->regs.rip == t->regs.rip - 2 && READ_ONCE(sas->npatches))
+		systrap_patch_restart(sas, &cpu->regs);
 	push_regs(t, &cpu->regs);
 	r = run(sc, t, flags, cpu, out);
 	atomic_store_explicit(&sc->running, 0, memory_order_release);

@@ -177,26 +177,45 @@ static const uint8_t *page_bytes(struct systrap_as *sas, uint64_t page, int *pro
 	return (const uint8_t *)o->mem_base + off;
 }
 
-bool systrap_patch_is_site_tail(struct systrap_as *sas, uint64_t rip)
+/* The number a patched site whose tail is at rip stands for, or -1.  req_lock held. */
+static int64_t site_at_tail_locked(struct systrap_as *sas, uint64_t rip)
 {
 	uint64_t site = rip - 5, page = site & ~4095ull;
 	struct patched_page *pp;
 	const uint8_t *b;
-	uint32_t disp;
-	bool yes = false;
+	uint32_t disp, nr;
 
-	if (((rip + 1) & ~4095ull) != page)
-		return false;
+	if (((rip + 1) & ~4095ull) != page || !(pp = page_find(sas, page)))
+		return -1;
+	/* Our copy, and our table: mapped read+exec only, the application cannot change them. */
+	b = (const uint8_t *)shm_ptr(sas->sp, pp->copy) + (site - page);
+	memcpy(&disp, b + 3, sizeof(disp));
+	if (b[0] != 0xff || b[1] != 0x24 || b[2] != 0x25 || disp < TRAMP_TABLE_VA + TRAMP_ENTRY_SIZE ||
+	    disp >= TRAMP_TABLE_VA + TRAMP_TABLE_SIZE || disp % TRAMP_ENTRY_SIZE)
+		return -1;
+	memcpy(&nr, (const uint8_t *)shm_ptr(sas->sp, SHM_TABLE_OFF + disp - TRAMP_TABLE_VA) +
+			    TRAMP_E_NR,
+	       sizeof(nr));
+	return nr;
+}
+
+bool systrap_patch_is_site_tail(struct systrap_as *sas, uint64_t rip)
+{
+	bool yes;
+
 	pthread_mutex_lock(&sas->req_lock);
-	if ((pp = page_find(sas, page))) {
-		/* Our copy: mapped read+exec only, the application cannot have changed it. */
-		b = (const uint8_t *)shm_ptr(sas->sp, pp->copy) + (site - page);
-		memcpy(&disp, b + 3, sizeof(disp));
-		yes = b[0] == 0xff && b[1] == 0x24 && b[2] == 0x25 && disp >= TRAMP_TABLE_VA &&
-		      disp < TRAMP_TABLE_VA + TRAMP_TABLE_SIZE;
-	}
+	yes = site_at_tail_locked(sas, rip) >= 0;
 	pthread_mutex_unlock(&sas->req_lock);
 	return yes;
+}
+
+void systrap_patch_restart(struct systrap_as *sas, struct cpu_regs *regs)
+{
+	pthread_mutex_lock(&sas->req_lock);
+	/* The jump at the site sets eax itself: only when rax already holds that number. */
+	if (site_at_tail_locked(sas, regs->rip) == (int64_t)regs->rax)
+		regs->rip -= 5;
+	pthread_mutex_unlock(&sas->req_lock);
 }
 
 /* ---- the trampoline table ---- */

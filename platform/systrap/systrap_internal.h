@@ -347,6 +347,9 @@ uint8_t *systrap_fpu_frame_ptr(struct sthread *t, uint64_t stub_addr);
 void systrap_patch_site(struct systrap_as *sas, uint64_t rip, uint64_t nr);
 /* Whether rip is the byte after the `mov` of a site patched in sas (SIGILL there = syscall). */
 bool systrap_patch_is_site_tail(struct systrap_as *sas, uint64_t rip);
+/* A syscall restarted at a patched site's tail with its own number in rax: resume at the
+ * site's jump instead, which saves a SIGILL. */
+void systrap_patch_restart(struct systrap_as *sas, struct cpu_regs *regs);
 /* map_file/unmap bookkeeping, req_lock held: forgets runs and patches in [va, va+len) and
  * records a new executable run.  Copies whose pages are gone are freed. */
 void systrap_patch_forget(struct systrap_as *sas, uint64_t va, uint64_t len);

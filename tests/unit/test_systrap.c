@@ -338,12 +338,14 @@ static void test_patch_site(void **state)
 	cpu->regs.rax = 39;
 	run_n(c, as, cpu, 1);
 	assert_int_equal(cpu->regs.rip, CODE_VA + 8);
+	assert_true(last_trap_patched(c)); /* resumed at the site's jump: no SIGILL */
 	/* ...and with another number in rax (restart_syscall) it is that syscall. */
 	cpu->regs.rip -= 2;
 	cpu->regs.rax = SYS_restart_syscall;
 	assert_int_equal(run(c, as, cpu).kind, TRAP_SYSCALL);
 	assert_int_equal(cpu->regs.orig_rax, SYS_restart_syscall);
 	assert_int_equal(cpu->regs.rip, CODE_VA + 8);
+	assert_false(last_trap_patched(c)); /* through the SIGILL */
 	/* Remapping the page drops the patch; the next trap patches again. */
 	assert_int_equal(platform_map_file(as, CODE_VA, PAGE, PATCH_PAGE * PAGE,
 					   PROT_READ | PROT_EXEC),
