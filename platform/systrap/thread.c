@@ -123,7 +123,12 @@ static long slot_clone(struct systrap_as *sas, unsigned i)
 	r = systrap_as_request(sas, SYS_clone, args, i, &tid);
 	if (r < 0)
 		return r;
-	return tid > 0 ? tid : tid < 0 ? tid : -EPROTO;
+	if (tid <= 0)
+		return tid < 0 ? tid : -EPROTO;
+	/* The kernel stores it only when the child first runs; until then 0 would read as
+	 * "exited" (it clears it at exit). */
+	__atomic_store_n(&sm->tid, (uint32_t)tid, __ATOMIC_RELEASE);
+	return tid;
 }
 
 static struct sthread *thread_new(struct systrap_context *sc, struct systrap_as *sas)
