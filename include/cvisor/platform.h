@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "cvisor/compiler.h"
 #include "cvisor/err.h"
@@ -149,6 +150,12 @@ struct platform_ops {
 			int prot);
 	/* Removes any mapping in [addr, addr+len). */
 	int (*unmap)(struct address_space *as, uint64_t addr, uint64_t len);
+	/*
+	 * Optional: CPU time (ns) application code has used in `as`, when it runs outside the
+	 * sentry's task threads (stub processes).  NULL when it runs in the task's own thread
+	 * (kvm), whose thread clock then counts it.
+	 */
+	int (*as_cpu_time)(struct address_space *as, uint64_t *ns);
 };
 
 struct platform {
@@ -170,6 +177,10 @@ const struct platform_ops *const *platform_list(void);
  * picked implicitly.  Returns NULL (and why) when none works.
  */
 const struct platform_ops *platform_default(char *why, size_t n);
+
+/* For backends whose application code runs in a stub process: that process's CPU time, every
+ * thread of it, living or gone (as_cpu_time). */
+int platform_process_cpu_time(pid_t pid, uint64_t *ns);
 
 /* Wrappers: callers never reach through p->ops. */
 
@@ -246,6 +257,13 @@ static inline int platform_map_file(struct address_space *as, uint64_t addr, uin
 static inline int platform_unmap(struct address_space *as, uint64_t addr, uint64_t len)
 {
 	return as->platform->ops->unmap(as, addr, len);
+}
+
+static inline int platform_as_cpu_time(struct address_space *as, uint64_t *ns)
+{
+	if (!as->platform->ops->as_cpu_time)
+		return -ENOSYS;
+	return as->platform->ops->as_cpu_time(as, ns);
 }
 
 #endif

@@ -291,3 +291,9 @@ int ptrace_unmap(struct address_space *as, uint64_t addr, uint64_t len)
 	r = as_syscall(pas, SYS_munmap, args);
 	return r < 0 ? (int)r : 0;
 }
+
+/* The stub process's CPU clock: every application thread of this address space. */
+int ptrace_as_cpu_time(struct address_space *as, uint64_t *ns)
+{
+	return platform_process_cpu_time(to_pas(as)->pid, ns);
+}

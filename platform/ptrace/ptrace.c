@@ -319,4 +319,5 @@ const struct platform_ops ptrace_platform_ops = {
 	.interrupt = ptrace_interrupt,
 	.map_file = ptrace_map_file,
 	.unmap = ptrace_unmap,
+	.as_cpu_time = ptrace_as_cpu_time,
 };

@@ -242,6 +242,7 @@ struct address_space *ptrace_new_address_space(struct platform *p);
 void ptrace_release_address_space(struct address_space *as);
 int ptrace_map_file(struct address_space *as, uint64_t addr, uint64_t len, uint64_t off, int prot);
 int ptrace_unmap(struct address_space *as, uint64_t addr, uint64_t len);
+int ptrace_as_cpu_time(struct address_space *as, uint64_t *ns);
 /* Creates the master stub; runs on the parent thread. */
 int ptrace_master_create(struct ptrace_platform *pp);
 

@@ -415,6 +415,13 @@ static const struct host_syscall_rule *systrap_host_syscalls(struct platform *p,
 	return systrap_host_rules;
 }
 
+/* The stub process's CPU clock: application code of this address space, and the stub's
+ * syscall thread (mapping requests). */
+static int systrap_as_cpu_time(struct address_space *as, uint64_t *ns)
+{
+	return platform_process_cpu_time(to_sas(as)->pid, ns);
+}
+
 const struct platform_ops systrap_platform_ops = {
 	.name = "systrap",
 	.probe = systrap_probe,
@@ -430,4 +437,5 @@ const struct platform_ops systrap_platform_ops = {
 	.interrupt = systrap_interrupt,
 	.map_file = systrap_map_file,
 	.unmap = systrap_unmap,
+	.as_cpu_time = systrap_as_cpu_time,
 };

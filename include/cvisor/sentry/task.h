@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "cvisor/abi/linux/signal.h"
 #include "cvisor/abi/linux/types.h"
@@ -77,8 +78,10 @@ struct thread_group {
 	uint64_t start_ns;
 	char *exe_path;              /* for /proc/pid/exe, malloc'd, [K] */
 	int refs;                    /* [K] references from tasks, children lists, pid table */
-	/* accounting of reaped children and self, ns */
+	/* CPU time, ns (cputime.c): final user/system times once a zombie, what exited threads
+	 * and released address spaces used while it runs [K], and of reaped children [K] */
 	uint64_t utime_ns, stime_ns, cutime_ns, cstime_ns;
+	uint64_t acc_user_ns, acc_sys_ns;
 	struct tg_timers *timers;    /* itimers and POSIX timers, or NULL */
 	/* [K] session leaders: the controlling terminal (no reference; see fs/dev/tty_jobctl.c) */
 	struct tty *ctty;
@@ -130,6 +133,8 @@ struct task {
 	int refs;                      /* [K] */
 	uint64_t start_ns;
 	uint64_t nr_syscalls;
+	clockid_t host_clock;          /* CPU clock of the host thread, once has_host_clock */
+	bool has_host_clock;           /* [K] */
 };
 
 /* ---- lifecycle (task.c, task_clone.c, task_exit.c) ---------------------------------------- */
@@ -157,6 +162,29 @@ long task_clone(struct task *t, const struct clone_args_k *ca);
 void task_exit_thread(struct task *t, int code);
 void task_exit_group(struct task *t, int wait_status);
 
+/* ---- CPU time (cputime.c) -----------------------------------------------------------------
+ * System time is what the task's host thread used (the sentry working for it); user time is
+ * what application code used in the platform's stub processes.  Where application code runs
+ * on the task's own thread (kvm) the two cannot be told apart and all of it is user time. */
+
+struct cpu_times {
+	uint64_t user_ns, sys_ns;
+};
+/* Times of a whole process, live or zombie (kernel->lock held). */
+void tg_cpu_times_locked(struct thread_group *tg, struct cpu_times *ct);
+/* Times of one thread (kernel->lock held).  On ptrace and systrap a thread of a
+ * multi-threaded process is credited its system time only: the host gives no per-thread
+ * clock of another process's threads. */
+void task_cpu_times_locked(struct task *t, struct cpu_times *ct);
+/* clock_gettime of CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID and the clock ids of
+ * clock_getcpuclockid/pthread_getcpuclockid.  -EINVAL for an unknown or invalid clock. */
+int cpu_clock_read(struct task *t, int clockid, uint64_t *ns);
+/* Called on the task's own thread as it starts and as it ends. */
+void task_cputime_start(struct task *t);
+void task_cputime_exit_locked(struct task *t);
+/* execve: the old address space goes; its application time stays the process's. */
+void task_cputime_exec(struct task *t, struct mm *old);
+
 /* wait4/waitid (task_wait.c). */
 #define WAIT_P_ALL 0
 #define WAIT_P_PID 1
@@ -172,19 +200,23 @@ struct wait_result {
 /* Returns the pid collected, 0 (WNOHANG, nothing ready), or -errno (-ECHILD, -ERESTARTSYS). */
 long task_wait(struct task *t, int idtype, int id, int options, struct wait_result *res);
 
-/* ---- timers (timers.c): ITIMER_REAL and POSIX timers of the calling task's group ------- */
+/* ---- timers (timers.c): itimers and POSIX timers of the calling task's group ------------ */
 
-int itimer_real(struct task *t, const struct linux_itimerval *nv, struct linux_itimerval *old);
+/* setitimer/getitimer: which is ITIMER_REAL, ITIMER_VIRTUAL or ITIMER_PROF (checked by the
+ * caller); nv NULL only reads. */
+int itimer(struct task *t, int which, const struct linux_itimerval *nv,
+	   struct linux_itimerval *old);
 /* Returns the new timer id or -errno.  notify: SIGEV_SIGNAL, SIGEV_NONE or SIGEV_THREAD_ID. */
 int ptimer_create(struct task *t, int clock, int notify, int signo, int tid, uint64_t value);
-/* deadline: absolute CLOCK_MONOTONIC ns (0 disarms); old values when pointers are given. */
-int ptimer_settime(struct task *t, int id, uint64_t deadline, uint64_t period, uint64_t *old_rem,
-		   uint64_t *old_period);
+/* value: ns from now, or (abs) a time on the timer's clock; 0 disarms.  Old values when
+ * pointers are given. */
+int ptimer_settime(struct task *t, int id, uint64_t value, bool abs, uint64_t period,
+		   uint64_t *old_rem, uint64_t *old_period);
 int ptimer_gettime(struct task *t, int id, uint64_t *rem, uint64_t *period);
 int ptimer_getoverrun(struct task *t, int id);
-/* The clock a timer was created on, or -EINVAL. */
-int ptimer_clockid(struct task *t, int id);
 int ptimer_delete(struct task *t, int id);
+/* RLIMIT_CPU of tg was set or inherited: (re)arms its enforcement (kernel->lock held). */
+void timers_rlimit_cpu_locked(struct kernel *k, struct thread_group *tg);
 
 /* ---- exec (task_exec.c) -------------------------------------------------------------------- */
 

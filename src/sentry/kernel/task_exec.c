@@ -388,8 +388,10 @@ static void commit(struct task *t, struct exec_image *im)
 	if (t->vfork_parent)
 		task_vfork_done_locked(t);
 	pthread_mutex_unlock(&k->lock);
-	if (old)
+	if (old) {
+		task_cputime_exec(t, old);
 		mm_put(old);
+	}
 
 	t->altstack = (struct linux_stack){.ss_flags = LINUX_SS_DISABLE};
 	memset(&t->cpu.regs, 0, sizeof(t->cpu.regs));

@@ -133,6 +133,7 @@ void *task_main(void *arg)
 	sigdelset(&block, SIGFPE);
 	sigdelset(&block, SIGABRT);
 	pthread_sigmask(SIG_SETMASK, &block, NULL);
+	task_cputime_start(t);
 
 	c = platform_new_context(t->k->platform);
 	if (IS_ERR(c)) {

@@ -156,6 +156,8 @@ static long do_prlimit(struct task *t, int pid, unsigned res, uint64_t unew, uin
 			r = -EPERM;
 		else
 			tg->rlimits[res] = nl;
+		if (r == 0 && res == 0) /* RLIMIT_CPU */
+			timers_rlimit_cpu_locked(t->k, tg);
 	}
 out:
 	pthread_mutex_unlock(&t->k->lock);

@@ -147,42 +147,57 @@ SYSCALL(setpriority)
 	return 0;
 }
 
-/* Implements Linux getrusage(2). Deviations: CPU times are not accounted yet (wall time of
- * the thread for RUSAGE_THREAD/SELF); other fields are zero. */
+static struct linux_timeval ns_to_tv(uint64_t ns)
+{
+	return (struct linux_timeval){(int64_t)(ns / 1000000000ull),
+				      (int64_t)(ns % 1000000000ull / 1000)};
+}
+
+/* Implements Linux getrusage(2). Deviations: only the CPU times and maxrss are filled; a
+ * thread of a multi-threaded process on ptrace/systrap gets its system time only. */
 SYSCALL(getrusage)
 {
 	struct linux_rusage ru;
-	uint64_t ns;
+	struct cpu_times ct;
 
 	memset(&ru, 0, sizeof(ru));
+	pthread_mutex_lock(&t->k->lock);
 	switch (IARG(0)) {
 	case RUSAGE_SELF_:
-		ns = clock_mono_ns() - t->tg->start_ns;
+		tg_cpu_times_locked(t->tg, &ct);
 		break;
 	case RUSAGE_THREAD_:
-		ns = clock_mono_ns() - t->start_ns;
+		task_cpu_times_locked(t, &ct);
 		break;
 	case RUSAGE_CHILDREN_:
-		ns = t->tg->cutime_ns;
+		ct.user_ns = t->tg->cutime_ns;
+		ct.sys_ns = t->tg->cstime_ns;
 		break;
 	default:
+		pthread_mutex_unlock(&t->k->lock);
 		return -EINVAL;
 	}
-	ru.utime.tv_sec = (int64_t)(ns / 1000000000ull);
-	ru.utime.tv_usec = (int64_t)(ns % 1000000000ull / 1000);
+	pthread_mutex_unlock(&t->k->lock);
+	ru.utime = ns_to_tv(ct.user_ns);
+	ru.stime = ns_to_tv(ct.sys_ns);
 	ru.maxrss = (int64_t)(t->mm->rss_pages * 4);
 	return copy_out_all(t, ARG(1), &ru, sizeof(ru));
 }
 
-/* Implements Linux times(2). Deviations: as getrusage. */
+/* Implements Linux times(2). */
 SYSCALL(times)
 {
 	struct linux_tms tms;
+	struct cpu_times ct;
 	uint64_t now = clock_mono_ns();
 
-	memset(&tms, 0, sizeof(tms));
-	tms.utime = (int64_t)((now - t->tg->start_ns) / 10000000ull);
+	pthread_mutex_lock(&t->k->lock);
+	tg_cpu_times_locked(t->tg, &ct);
+	tms.utime = (int64_t)(ct.user_ns / 10000000ull);
+	tms.stime = (int64_t)(ct.sys_ns / 10000000ull);
 	tms.cutime = (int64_t)(t->tg->cutime_ns / 10000000ull);
+	tms.cstime = (int64_t)(t->tg->cstime_ns / 10000000ull);
+	pthread_mutex_unlock(&t->k->lock);
 	if (ARG(0) && copy_out_all(t, ARG(0), &tms, sizeof(tms)) < 0)
 		return -EFAULT;
 	return (long)((now - t->k->boot_mono_ns) / 10000000ull) + 100000;

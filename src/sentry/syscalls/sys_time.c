@@ -15,11 +15,9 @@ static int read_clock(struct task *t, int id, uint64_t *ns)
 	case 1: case 4: case 6: host = CLOCK_MONOTONIC; break;
 	case 7: case 9: host = CLOCK_BOOTTIME; break;
 	case 2: case 3:
-		/* Application CPU time is not accounted yet: time since the task started. */
-		*ns = clock_mono_ns() - (id == 2 ? t->tg->start_ns : t->start_ns);
-		return 0;
+		return cpu_clock_read(t, id, ns);
 	default:
-		return -EINVAL;
+		return id < 0 ? cpu_clock_read(t, id, ns) : -EINVAL;
 	}
 	clock_gettime(host, &ts);
 	*ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -31,7 +29,7 @@ static struct linux_timespec ns_to_ts(uint64_t ns)
 	return (struct linux_timespec){(int64_t)(ns / 1000000000ull), (int64_t)(ns % 1000000000ull)};
 }
 
-/* Implements Linux clock_gettime(2). Deviations: CPU-time clocks report elapsed time. */
+/* Implements Linux clock_gettime(2). */
 SYSCALL(clock_gettime)
 {
 	struct linux_timespec ts;

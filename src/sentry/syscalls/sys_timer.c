@@ -18,35 +18,38 @@ struct linux_sigevent {
 	int32_t pad[11];
 };
 
-/* Implements Linux setitimer(2). Deviations: ITIMER_VIRTUAL and ITIMER_PROF are refused
- * (application CPU time is not accounted). */
+#define ITIMER_PROF_ 2
+
+/* Implements Linux setitimer(2). */
 SYSCALL(setitimer)
 {
 	struct linux_itimerval nv, old;
 	long r;
 
-	if (IARG(0) != ITIMER_REAL_)
+	if ((unsigned)IARG(0) > ITIMER_PROF_)
 		return -EINVAL;
 	if (ARG(1) && copy_in_all(t, ARG(1), &nv, sizeof(nv)) < 0)
 		return -EFAULT;
 	if (ARG(1) && (nv.value.tv_usec < 0 || nv.value.tv_usec >= 1000000 || nv.value.tv_sec < 0 ||
 		       nv.interval.tv_usec < 0 || nv.interval.tv_usec >= 1000000 || nv.interval.tv_sec < 0))
 		return -EINVAL;
-	r = itimer_real(t, ARG(1) ? &nv : NULL, &old);
+	if (!ARG(1))
+		memset(&nv, 0, sizeof(nv)); /* Linux treats a NULL new value as disarming */
+	r = itimer(t, IARG(0), &nv, &old);
 	if (r == 0 && ARG(2))
 		r = copy_out_all(t, ARG(2), &old, sizeof(old));
 	return r;
 }
 
-/* Implements Linux getitimer(2). Deviations: as setitimer. */
+/* Implements Linux getitimer(2). */
 SYSCALL(getitimer)
 {
 	struct linux_itimerval old;
 	long r;
 
-	if (IARG(0) != ITIMER_REAL_)
+	if ((unsigned)IARG(0) > ITIMER_PROF_)
 		return -EINVAL;
-	r = itimer_real(t, NULL, &old);
+	r = itimer(t, IARG(0), NULL, &old);
 	return r ? r : copy_out_all(t, ARG(1), &old, sizeof(old));
 }
 
@@ -54,7 +57,7 @@ SYSCALL(getitimer)
 SYSCALL(alarm)
 {
 	struct linux_itimerval nv = {.value = {(int64_t)(unsigned)ARG(0), 0}}, old;
-	long r = itimer_real(t, &nv, &old);
+	long r = itimer(t, ITIMER_REAL_, &nv, &old);
 
 	if (r < 0)
 		return r;
@@ -63,11 +66,13 @@ SYSCALL(alarm)
 
 static bool known_clock(int c)
 {
-	return c == 0 || c == 1 || c == 7 || c == 2 || c == 3 || c == 4 || c == 5 || c == 6;
+	return c < 0 /* CPU clock ids; timers.c checks them */ || c == 0 || c == 1 || c == 7 ||
+	       c == 2 || c == 3 || c == 4 || c == 5 || c == 6;
 }
 
-/* Implements Linux timer_create(2). Deviations: CPU-time clocks count elapsed time;
- * SIGEV_THREAD is glibc's (it arrives here as SIGEV_THREAD_ID). */
+/* Implements Linux timer_create(2). Deviations: a CPU-clock timer may only watch the
+ * caller's own process or its threads; SIGEV_THREAD is glibc's (it arrives here as
+ * SIGEV_THREAD_ID). */
 SYSCALL(timer_create)
 {
 	struct linux_sigevent ev = {.signo = 14, .notify = SIGEV_SIGNAL_};
@@ -110,7 +115,7 @@ static struct linux_timespec ns_ts(uint64_t ns)
 SYSCALL(timer_settime)
 {
 	struct linux_itimerspec nv, old;
-	uint64_t val, deadline = 0, rem, per;
+	uint64_t val, rem, per;
 	long r;
 
 	if (copy_in_all(t, ARG(2), &nv, sizeof(nv)) < 0)
@@ -119,19 +124,7 @@ SYSCALL(timer_settime)
 	    nv.interval.tv_nsec < 0 || nv.interval.tv_nsec >= 1000000000 || nv.interval.tv_sec < 0)
 		return -EINVAL;
 	val = ts_ns(&nv.value);
-	if (val && (ARG(1) & TIMER_ABSTIME_)) {
-		int clock = ptimer_clockid(t, IARG(0));
-		uint64_t now_mono = clock_mono_ns();
-		uint64_t now = clock == 0 || clock == 5 ? clock_real_ns() : now_mono;
-
-		if (clock < 0)
-			return clock;
-		deadline = val > now ? now_mono + (val - now) : now_mono;
-		deadline = deadline ? deadline : 1;
-	} else if (val) {
-		deadline = clock_mono_ns() + val;
-	}
-	r = ptimer_settime(t, IARG(0), deadline, ts_ns(&nv.interval), &rem, &per);
+	r = ptimer_settime(t, IARG(0), val, ARG(1) & TIMER_ABSTIME_, ts_ns(&nv.interval), &rem, &per);
 	if (r == 0 && ARG(3)) {
 		old.value = ns_ts(rem);
 		old.interval = ns_ts(per);

@@ -141,8 +141,13 @@ static int take_snap(struct kfs_node *n, struct task *reader, struct snap *s)
 	if (proc_task_live(t))
 		snap_files(s, t);
 	s->start_ns = t->start_ns > k->boot_mono_ns ? t->start_ns - k->boot_mono_ns : 0;
-	s->utime_ns = tg->utime_ns;
-	s->stime_ns = tg->stime_ns;
+	{
+		struct cpu_times ct;
+
+		tg_cpu_times_locked(tg, &ct);
+		s->utime_ns = ct.user_ns;
+		s->stime_ns = ct.sys_ns;
+	}
 	s->cutime_ns = tg->cutime_ns;
 	s->cstime_ns = tg->cstime_ns;
 	s->rlim_rss = tg->rlimits[RLIMIT_RSS_].cur;
