@@ -4,7 +4,7 @@
 set -eu
 
 pkgs_build="gcc make pkg-config libseccomp-dev libcap-dev libjansson-dev"
-pkgs_test="libcmocka-dev busybox-static python3"
+pkgs_test="libcmocka-dev busybox-static python3 perl sqlite3 procps xz-utils iproute2 runc"
 pkgs_demo="busybox-static"
 pkgs_bench="gnuplot-nox runc runsc python3 sqlite3 busybox-static libc6-dev"
 pkgs_e2e="docker.io containerd runc iptables busybox-static python3"

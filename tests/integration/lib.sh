@@ -92,6 +92,20 @@ run_native() {
 	echo $?
 }
 
+# run_runc OUT ARGS...: the same under runc, the reference runtime (when it is installed).
+run_runc() {
+	out=$1
+	shift
+	id="r$$-$RANDOM"
+	make_bundle "$WORK/bundle-$id" "$@"
+	timeout -k 5 "$TIMEOUT" runc --root "$WORK/runc-state" run --bundle "$WORK/bundle-$id" "$id" \
+		>"$out" 2>"$out.err" </dev/null
+	rc=$?
+	runc --root "$WORK/runc-state" delete --force "$id" >/dev/null 2>&1
+	rm -rf "$WORK/bundle-$id"
+	echo $rc
+}
+
 # run_cvisor PLATFORM OUT ARGS...: the same inside a cvisor sandbox.
 run_cvisor() {
 	plat=$1 out=$2

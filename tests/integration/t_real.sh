@@ -41,8 +41,8 @@ EOD
  mknod -m 666 @R@/dev/$n c $ma $mi; done && ln -s /proc/self/fd @R@/dev/fd &&
  mkdir -m 1777 @R@/dev/shm'
 
-compare() { # name plat args...
-	local name=$1 plat=$2
+compare_plat() { # plat name args...
+	local plat=$1 name=$2
 	shift 2
 	nrc=$(NATIVE_SETUP="$SETUP" run_native "$WORK/$name.native" "$@")
 	crc=$(BUNDLE_MOUNTS="$MOUNTS" run_cvisor "$plat" "$WORK/$name.$plat" "$@")
@@ -55,17 +55,41 @@ compare() { # name plat args...
 	fi
 }
 
+# runc agrees with the native reference (it is what the issue names as the reference).
+compare_runc() { # name args...
+	local name=$1
+	shift
+	nrc=$(NATIVE_SETUP="$SETUP" run_native "$WORK/$name.native" "$@")
+	rrc=$(BUNDLE_MOUNTS="$MOUNTS" run_runc "$WORK/$name.runc" "$@")
+	if [ "$nrc" = "$rrc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.runc"; then
+		ok "$name [runc] (exit $rrc)"
+	else
+		not_ok "$name [runc]: native exit $nrc, runc exit $rrc"
+		diff "$WORK/$name.native" "$WORK/$name.runc" | head -20 | sed 's/^/#   /'
+		sed 's/^/#   stderr: /' "$WORK/$name.runc.err" | head -10
+	fi
+}
+
+cases() { # runner...: every real-program case
+	"$@" bash_script /usr/bin/bash /real/bash_script.sh
+	"$@" coreutils /usr/bin/bash /real/coreutils.sh
+	"$@" sqlite /usr/bin/bash /real/sqlite.sh
+	"$@" python_suite /usr/bin/python3 /real/python_suite.py
+	"$@" python_sockets /usr/bin/python3 /real/python_sockets.py
+	"$@" perl /usr/bin/bash /real/perl_oneliners.sh
+	"$@" ps /usr/bin/bash -c 'sleep 1 & sleep 0.2; ps -eo comm | sort; wait'
+}
+
+if command -v runc >/dev/null; then
+	cases compare_runc
+else
+	skip "real programs [runc]: runc is not installed"
+fi
 mapfile -t plats < <(platforms)
 for p in "${plats[@]}"; do
 	case $p in
 	*:*) skip "real programs [${p%%:*}]: ${p#*:}"; continue ;;
 	esac
-	compare bash_script "$p" /usr/bin/bash /real/bash_script.sh
-	compare coreutils "$p" /usr/bin/bash /real/coreutils.sh
-	compare sqlite "$p" /usr/bin/bash /real/sqlite.sh
-	compare python_suite "$p" /usr/bin/python3 /real/python_suite.py
-	compare python_sockets "$p" /usr/bin/python3 /real/python_sockets.py
-	compare perl "$p" /usr/bin/bash /real/perl_oneliners.sh
-	compare ps "$p" /usr/bin/bash -c 'sleep 1 & sleep 0.2; ps -eo comm | sort; wait'
+	cases compare_plat "$p"
 done
 tap_end
