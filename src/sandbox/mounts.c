@@ -133,5 +133,13 @@ int sandbox_mount_all(struct kernel *k, const struct sandbox_config *cfg, int pr
 	}
 	if (dev_tmpfs && (r = vfs_populate_dev(&k->vfs, spec->process.terminal)) < 0)
 		return cv_err_set(err, -r, "creating the device nodes in /dev");
+	for (size_t i = 0; i < spec->n_masked_paths; i++)
+		if ((r = vfs_mask_path(&k->vfs, spec->masked_paths[i])) < 0)
+			return cv_err_set(err, -r, "masking `%s` (linux.maskedPaths)",
+					  spec->masked_paths[i]);
+	for (size_t i = 0; i < spec->n_readonly_paths; i++)
+		if ((r = vfs_readonly_path(&k->vfs, spec->readonly_paths[i])) < 0)
+			return cv_err_set(err, -r, "making `%s` read-only (linux.readonlyPaths)",
+					  spec->readonly_paths[i]);
 	return 0;
 }

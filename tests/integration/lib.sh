@@ -39,13 +39,14 @@ platforms() {
 
 # make_bundle DIR ARGS... : a bundle over $ROOTFS running ARGS.  Optional: BUNDLE_MOUNTS, a
 # JSON list of OCI mounts; BUNDLE_READONLY=true for a read-only root; BUNDLE_CAPS=all for
-# every capability (as the native runs have).
+# every capability (as the native runs have); BUNDLE_LINUX, a JSON object merged into
+# config.json's "linux".
 make_bundle() {
 	dir=$1
 	shift
 	mkdir -p "$dir"
 	GUEST_ENV="$GUEST_ENV" BUNDLE_MOUNTS="${BUNDLE_MOUNTS:-[]}" BUNDLE_READONLY="${BUNDLE_READONLY:-false}" \
-		BUNDLE_CAPS="${BUNDLE_CAPS:-}" python3 - "$dir" "$ROOTFS" "$@" <<'PY'
+		BUNDLE_CAPS="${BUNDLE_CAPS:-}" BUNDLE_LINUX="${BUNDLE_LINUX:-null}" python3 - "$dir" "$ROOTFS" "$@" <<'PY'
 import json, os, sys
 d, rootfs, args = sys.argv[1], sys.argv[2], sys.argv[3:]
 cfg = {
@@ -58,6 +59,7 @@ cfg = {
     "mounts": json.loads(os.environ["BUNDLE_MOUNTS"]),
     "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]},
 }
+cfg["linux"].update(json.loads(os.environ["BUNDLE_LINUX"]) or {})
 if os.environ["BUNDLE_CAPS"] == "all":
     caps = [l.split()[1] for l in open("/usr/include/linux/capability.h") if l.startswith("#define CAP_")
             and l.split()[2].isdigit()]

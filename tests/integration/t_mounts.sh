@@ -106,6 +106,14 @@ for p in "${plats[@]}"; do
 	NATIVE_SETUP='mount --bind @R@ @R@ && mount -o remount,bind,ro @R@ && mount -t tmpfs -o size=1m tmpfs @R@/tmp' \
 		compare fs_rofs "$p" /bin/fs_rofs ro
 
+	# linux.maskedPaths and linux.readonlyPaths, as runc applies them: /dev/null over a file,
+	# an empty read-only tmpfs over a directory, a read-only bind of a path onto itself;
+	# paths that do not exist are ignored.
+	BUNDLE_MOUNTS='[{"destination": "/proc", "type": "proc", "source": "proc"}]' \
+	BUNDLE_LINUX='{"maskedPaths": ["/data/lines.txt", "/etc", "/no/such/file"], "readonlyPaths": ["/tmp", "/proc/sys", "/no/such/dir"]}' \
+	NATIVE_SETUP='mount -t proc proc @R@/proc && mount --bind /dev/null @R@/data/lines.txt && mount -t tmpfs -o ro tmpfs @R@/etc && for d in @R@/tmp @R@/proc/sys; do mount --bind $d $d && mount -o remount,bind,ro $d; done' \
+		compare masked_paths "$p" /bin/sh -c 'wc -c </data/lines.txt; echo x >/data/lines.txt && echo write ok; wc -c </data/lines.txt; ls -A /etc | wc -l; touch /etc/new 2>&1 | sed "s/^.*: //"; touch /tmp/new 2>&1 | sed "s/^.*: //"; (echo x >/proc/sys/kernel/hostname) 2>&1 | sed "s/^.*: //"; wc -c </data/random.bin; cat /proc/sys/kernel/ostype'
+
 	# The escape test: bind mounts of a directory (rw) and a file (ro) from beside the canary.
 	# The escape test: bind mounts of a directory (rw) and a file (ro) from beside the canary,
 	# and /proc for its magic links.

@@ -66,6 +66,14 @@ int vfs_copy_up(struct vfs *vfs, const char *dest, struct super_block *sb);
  * (process.terminal) a console node (5, 1).  Returns 0 or -errno.
  */
 int vfs_populate_dev(struct vfs *vfs, bool console);
+/*
+ * linux.maskedPaths and linux.readonlyPaths, as runc applies them: a masked directory gets an
+ * empty read-only tmpfs over it, a masked file a null device (1, 3); a read-only path is
+ * bound onto itself read-only.  A path that does not exist is left
+ * alone (0).  Returns 0 or -errno.
+ */
+int vfs_mask_path(struct vfs *vfs, const char *dest);
+int vfs_readonly_path(struct vfs *vfs, const char *dest);
 
 /* tmpfs (src/sentry/fs/tmpfs), for mounts: options size=, nr_inodes=, mode=, uid=, gid=. */
 extern const struct fs_type tmpfs_fs_type;

@@ -128,6 +128,80 @@ int vfs_mount_path(struct vfs *vfs, const char *dest, struct super_block *sb, un
 	return r;
 }
 
+/* Resolves an existing dest from the sandbox root; -ENOENT when there is nothing there. */
+static int find_path(struct vfs *vfs, const char *dest, struct path *out)
+{
+	struct walk_ctx w;
+
+	root_ctx(vfs, &w);
+	return vfs_walk(&w, dest, LOOKUP_FOLLOW, out);
+}
+
+/* Mounts a null device over the file at `at`, from a private tmpfs holding just that node
+ * (the sandbox may have no /dev of its own). */
+static int mask_file(struct vfs *vfs, const struct path *at)
+{
+	struct super_block *sb = tmpfs_fs_type.mount(vfs, "tmpfs", NULL, 0);
+	struct dentry *root, *null;
+	struct inode *ino;
+	int r;
+
+	if (IS_ERR(sb))
+		return (int)PTR_ERR(sb);
+	inode_get(sb->root);
+	root = dentry_new_root(sb->root);
+	if (!root) {
+		inode_put(sb->root);
+		sb_put(sb);
+		return -ENOMEM;
+	}
+	ino = sb->root->ops->mknod(sb->root, "null", S_IFCHR_ | 0666, (1u << 8) | 3, NULL);
+	null = IS_ERR(ino) ? ERR_CAST(ino) : vfs_dentry_add(root, "null", ino);
+	r = IS_ERR(null) ? (int)PTR_ERR(null) : vfs_mount_at(vfs, at, sb, null, 0, "/dev/null", NULL);
+	if (!IS_ERR(null))
+		dentry_put(null);
+	dentry_put(root);
+	sb_put(sb);
+	return r;
+}
+
+int vfs_mask_path(struct vfs *vfs, const char *dest)
+{
+	struct super_block *sb;
+	struct path at;
+	int r;
+
+	if ((r = find_path(vfs, dest, &at)) < 0)
+		return r == -ENOENT ? 0 : r;
+	if (namei_is_dir(at.dentry->inode)) {
+		/* an empty read-only tmpfs over a directory */
+		sb = tmpfs_fs_type.mount(vfs, "tmpfs", NULL, 0);
+		r = IS_ERR(sb) ? (int)PTR_ERR(sb)
+			       : vfs_mount_at(vfs, &at, sb, NULL, MNT_RDONLY, "tmpfs", NULL);
+		if (!IS_ERR(sb))
+			sb_put(sb);
+	} else {
+		/* reads see nothing, writes go nowhere */
+		r = mask_file(vfs, &at);
+	}
+	path_put(&at);
+	return r;
+}
+
+int vfs_readonly_path(struct vfs *vfs, const char *dest)
+{
+	struct path at;
+	int r;
+
+	if ((r = find_path(vfs, dest, &at)) < 0)
+		return r == -ENOENT ? 0 : r;
+	/* a read-only bind of the path onto itself */
+	r = vfs_mount_at(vfs, &at, at.mnt->sb, at.dentry, at.mnt->flags | MNT_RDONLY,
+			 at.mnt->source, NULL);
+	path_put(&at);
+	return r;
+}
+
 /* runc's default devices and /dev links. */
 static const struct {
 	const char *name;
