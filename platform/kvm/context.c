@@ -185,15 +185,37 @@ static void wait_world(struct kvm_platform *kp)
 	}
 }
 
-/* KVM_RUN returned EINTR: SWITCH_RUN to run on, or SWITCH_DONE with TRAP_INTERRUPT. */
+/*
+ * Whether the vCPU stopped on an application instruction, with nothing of a trap begun: only
+ * then may its registers be handed over as the application's.  A kick lands part-way through
+ * a trap often (measured: a third to half of the kicks of a syscall loop), and kvm_pvm leaves
+ * cs at ring 3 on the way: after `syscall` rip is LSTAR, and a fault is queued (injected or
+ * pending) before its IDT delivery.  Reporting either state as an interrupt hands the sentry
+ * rip = LSTAR (its next switch refuses a kernel rip: SIGSEGV), or leaves the queued exception
+ * to be delivered wherever the sentry moves rip (a signal handler).  Where `syscall` enters
+ * ring 0 (hardware KVM) the vCPU is between the trap and its stub.
+ */
+static bool at_user_insn(const struct kvm_run *run)
+{
+	const struct kvm_vcpu_events *e = &run->s.regs.events;
+
+	return run->s.regs.sregs.cs.dpl == 3 && canonical_user(run->s.regs.regs.rip) &&
+	       !e->exception.injected && !e->exception.pending && !e->interrupt.injected &&
+	       !e->nmi.injected && !e->nmi.pending;
+}
+
+/*
+ * KVM_RUN returned EINTR: SWITCH_DONE with TRAP_INTERRUPT at an application instruction, else
+ * SWITCH_RUN to let the trap under way reach its stub (the interrupt stays latched for the
+ * next switch).
+ */
 static int interrupted(struct kvm_ctx *kc, struct cpu_state *cpu, struct trap *out)
 {
 	struct kvm_run *run = kc->v->run;
 
 	kvm_kick_consume(kc->kp);
 	wait_world(kc->kp);
-	/* In ring 0 the vCPU is between a trap and its stub: let it reach the stub. */
-	if (run->s.regs.sregs.cs.dpl != 3 || !atomic_exchange(&kc->pending, false))
+	if (!at_user_insn(run) || !atomic_exchange(&kc->pending, false))
 		return SWITCH_RUN;
 	kvm_trap_user_regs(kc, cpu);
 	kvm_trap_fill(out, TRAP_INTERRUPT, 0, 0, 0, -1);

@@ -278,7 +278,8 @@ int kvm_layout_vcpu_init(struct kvm_platform *kp, struct vcpu *v)
 		return -errno;
 	if ((r = msrs_set(v)) < 0 || (r = xcr0_set(kp, v)) < 0)
 		return r;
-	v->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+	/* Events too: an interrupted KVM_RUN may have an exception queued (context.c). */
+	v->run->kvm_valid_regs = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS | KVM_SYNC_X86_EVENTS;
 	return 0;
 }
 

@@ -246,6 +246,126 @@ static void test_interrupt_during(void **state)
 	check_interrupt_during(true);
 }
 
+/*
+ * Kicks at random moments (0-150 us apart, a trap here is ~100 us) while the context traps
+ * over and over: whenever a kick lands, the switch must report either the trap, whole, or an
+ * interrupt on an application instruction.  kvm_pvm is often part-way through a trap when the
+ * kick makes KVM_RUN return, still in ring 3: after `syscall` (rip at LSTAR), or with an
+ * exception queued for delivery.
+ */
+struct storm {
+	struct context *c;
+	atomic_bool stop;
+	unsigned seed;
+	pthread_t th;
+};
+
+static void *storm_main(void *arg)
+{
+	struct storm *s = arg;
+
+	while (!atomic_load(&s->stop)) {
+		struct timespec ts = { 0, (long)(rand_r(&s->seed) % 150000) };
+
+		platform_interrupt(s->c);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void storm_start(struct storm *s, struct context *c)
+{
+	s->c = c;
+	s->seed = 1;
+	atomic_init(&s->stop, false);
+	assert_int_equal(pthread_create(&s->th, NULL, storm_main, s), 0);
+}
+
+static void storm_stop(struct storm *s)
+{
+	atomic_store(&s->stop, true);
+	pthread_join(s->th, NULL);
+}
+
+static void storm_bad(const char *what, const struct trap *t, const struct cpu_state *cpu)
+{
+	print_message("# %s: trap %d signo %d addr %#llx rip %#llx\n", what, t->kind, t->signo,
+		      (unsigned long long)t->addr, (unsigned long long)cpu->regs.rip);
+}
+
+/* A syscall loop: every syscall is seen once, at its rip; never an interrupt at LSTAR. */
+static void test_interrupt_syscall_storm(void **state)
+{
+	struct context *c;
+	struct cpu_state *cpu;
+	struct address_space *as = rig_open(code_count, sizeof(code_count), &c, &cpu);
+	struct storm s;
+	uint64_t count = 0, nint = 0;
+	struct trap t;
+
+	storm_start(&s, c);
+	while (count < 3000 && platform_switch(c, as, cpu, &t) == 0) {
+		if (t.kind == TRAP_SYSCALL && cpu->regs.rip == CODE_VA + 6 &&
+		    cpu->regs.rdi == count + 1) {
+			count++;
+		} else if (t.kind == TRAP_INTERRUPT && cpu->regs.rip >= CODE_VA &&
+			   cpu->regs.rip < CODE_VA + sizeof(code_count)) {
+			nint++;
+		} else {
+			storm_bad("syscall loop", &t, cpu);
+			break;
+		}
+	}
+	storm_stop(&s);
+	print_message("# %llu syscalls, %llu interrupts\n", (unsigned long long)count,
+		      (unsigned long long)nint);
+	assert_int_equal(count, 3000);
+	assert_true(nint > 0);
+	rig_close(c, as, cpu);
+}
+
+/*
+ * A ud2 loop; after each interrupt rip moves on, as a signal delivery moves it to a handler.
+ * An exception still queued when the interrupt was reported would be raised there instead.
+ */
+static void test_interrupt_exception_storm(void **state)
+{
+	static const uint8_t code[] = { 0x0f, 0x0b, 0x90, 0x90, 0x0f, 0x05 }; /* ud2; nop; nop */
+	struct context *c;
+	struct cpu_state *cpu;
+	struct address_space *as = rig_open(code, sizeof(code), &c, &cpu);
+	struct storm s;
+	int nill = 0, nint = 0, moved = 0;
+	struct trap t;
+
+	storm_start(&s, c);
+	while (nill < 2000 && platform_switch(c, as, cpu, &t) == 0) {
+		if (t.kind == TRAP_SIGNAL && t.signo == SIGILL && t.addr == CODE_VA &&
+		    cpu->regs.rip == CODE_VA) {
+			nill++;
+		} else if (t.kind == TRAP_INTERRUPT && cpu->regs.rip == CODE_VA) {
+			nint++;
+			cpu->regs.rip = CODE_VA + 2;
+			continue;
+		} else if (t.kind == TRAP_INTERRUPT && cpu->regs.rip >= CODE_VA + 2 &&
+			   cpu->regs.rip <= CODE_VA + 4) {
+			continue;
+		} else if (t.kind == TRAP_SYSCALL && cpu->regs.rip == CODE_VA + 6) {
+			moved++;
+		} else {
+			storm_bad("ud2 loop", &t, cpu);
+			break;
+		}
+		cpu->regs.rip = CODE_VA;
+	}
+	storm_stop(&s);
+	print_message("# %d SIGILLs, %d interrupts, %d moved on\n", nill, nint, moved);
+	assert_int_equal(nill, 2000);
+	assert_true(nint > 0);
+	assert_int_equal(moved, nint);
+	rig_close(c, as, cpu);
+}
+
 /* ---- threads and address spaces ---- */
 
 struct worker {
@@ -666,6 +786,8 @@ int main(void)
 		cmocka_unit_test(test_rdtsc),
 		cmocka_unit_test(test_interrupt_before),
 		cmocka_unit_test(test_interrupt_during),
+		cmocka_unit_test(test_interrupt_syscall_storm),
+		cmocka_unit_test(test_interrupt_exception_storm),
 		cmocka_unit_test(test_threads_same_as),
 		cmocka_unit_test(test_threads_own_as),
 		cmocka_unit_test(test_as_isolation),
