@@ -15,7 +15,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cvisor/compiler.h"
 #include "cvisor/err.h"
+#include "cvisor/log.h"
 #include "cvisor/oci.h"
 #include "sandbox_internal.h"
 
@@ -53,9 +55,30 @@ static int loopback_up(struct cv_err **err)
 	return r;
 }
 
+/*
+ * linux.namespaces entries with a path other than the network's (Kubernetes pods share ipc
+ * and uts namespaces that way): the sentry implements those namespaces itself, one per
+ * sandbox, so there is nothing on the host to join that the container would see.
+ */
+static void note_other_paths(const struct oci_spec *spec)
+{
+	static const char *const names[] = {"pid", "network", "mount", "ipc", "uts", "user",
+					    "cgroup", "time"};
+
+	for (size_t i = 0; i < spec->n_namespaces; i++) {
+		const struct oci_namespace *ns = &spec->namespaces[i];
+
+		if (ns->path && ns->type != OCI_NS_NETWORK && (size_t)ns->type < ARRAY_SIZE(names))
+			log_warn("linux.namespaces: the %s namespace `%s` is not joined: the sentry "
+				 "has its own", names[ns->type], ns->path);
+	}
+}
+
 int sandbox_net_setup(const struct sandbox_config *cfg, struct cv_err **err)
 {
 	const struct oci_namespace *ns = oci_spec_namespace(cfg->spec, OCI_NS_NETWORK);
+
+	note_other_paths(cfg->spec);
 
 	if (cfg->network == NETWORK_HOST)
 		return 0;

@@ -30,6 +30,7 @@
 #include "cvisor/platform.h"
 #include "cvisor/sentry/fs.h"
 #include "cvisor/sentry/kernel.h"
+#include "cvisor/sentry/vfs.h"
 #include "sandbox_internal.h"
 
 /* The sandbox's own rlimits, the base of every container process's (as runc's init and
@@ -97,6 +98,20 @@ uint64_t sandbox_sentry_memory_limit(uint64_t limit)
 	return limit > 2 * reserve ? limit - reserve : limit / 2;
 }
 
+/*
+ * Under a memory limit, the memory file need not be larger than a few times the limit (room
+ * for fragmentation, and for `update` raising the limit); at least 1 GiB.
+ */
+#define MEMFILE_MIN (1ull << 30)
+#define MEMFILE_MAX (64ull << 30)
+
+uint64_t sandbox_memfile_size(uint64_t limit)
+{
+	if (limit >= MEMFILE_MAX / 8)
+		return MEMFILE_MAX;
+	return MAX(ALIGN_UP(limit * 8, 1ull << 20), MEMFILE_MIN);
+}
+
 static int open_rootfs(struct sandbox *sb, struct cv_err **err)
 {
 	const char *root = sb->cfg->spec->root_path;
@@ -128,8 +143,10 @@ static int build_sentry(struct sandbox *sb, struct cv_err **err)
 		gethostname(kc.hostname, sizeof(kc.hostname) - 1);
 	if (spec->domainname)
 		snprintf(kc.domainname, sizeof(kc.domainname), "%s", spec->domainname);
-	if (spec->resources.memory_limit > 0)
+	if (spec->resources.memory_limit > 0) {
 		kc.mem_limit = sandbox_sentry_memory_limit((uint64_t)spec->resources.memory_limit);
+		kc.mem_size = sandbox_memfile_size((uint64_t)spec->resources.memory_limit);
+	}
 	if (spec->resources.pids_limit > 0)
 		kc.pids_limit = (uint64_t)spec->resources.pids_limit;
 	sb->k = kernel_new(&sb->platform, &kc);
@@ -226,13 +243,16 @@ static int confine(struct sandbox *sb, struct cv_err **err)
 {
 	struct rlimit nofile, core = {0, 0};
 
-	/* hostfs holds one host fd per cached file: as many as the hard limit allows (raising
-	 * it needs CAP_SYS_RESOURCE, which the caller may not have).  No core dumps. */
+	/* hostfs holds one or two host fds per cached file: as many as the hard limit allows
+	 * (raising it needs CAP_SYS_RESOURCE, which the caller may not have), with an eighth of
+	 * them for unused cached files, the rest for what the container holds open.  No core
+	 * dumps. */
 	if (getrlimit(RLIMIT_NOFILE, &nofile) < 0)
 		return cv_err_set(err, errno, "getrlimit");
 	nofile.rlim_cur = nofile.rlim_max;
 	if (setrlimit(RLIMIT_NOFILE, &nofile) < 0 || setrlimit(RLIMIT_CORE, &core) < 0)
 		return cv_err_set(err, errno, "setting the sandbox's rlimits");
+	dcache_set_limit(MIN(MAX(nofile.rlim_max / 8, 256), 65536));
 	if (confine_mount_ns(sb->cfg->state_dir, err) < 0)
 		return -1;
 	return confine_caps(err);

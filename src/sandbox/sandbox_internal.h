@@ -70,6 +70,8 @@ void control_reply(int fd, bool ok, const char *error);
  * would kill the sandbox instead of the application getting ENOMEM.
  */
 uint64_t sandbox_sentry_memory_limit(uint64_t limit);
+/* The memory file's size under that limit (the default without one). */
+uint64_t sandbox_memfile_size(uint64_t limit);
 
 /* Starts the container's init (sandbox.c); -errno with `why` filled. */
 int sandbox_start_init(struct sandbox *sb, char *why, size_t n);

@@ -92,7 +92,20 @@ e2e_cleanup() {
 trap e2e_cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A daemon of ours left by an interrupted run (its pid file names a live process running the
+# same program): stopped by pid before a new one starts on the same directories.
+stop_stale() { # NAME EXE
+	local pid
+	pid=$(cat "$E2E_DIR/$1.pid" 2>/dev/null)
+	alive "$pid" && [ "$(readlink "/proc/$pid/exe")" = "$2" ] || return 0
+	e2e_log "stopping $1 (pid $pid) left by an earlier run"
+	kill -TERM "$pid"
+	wait_for 20 sh -c "! kill -0 $pid" || kill -KILL "$pid"
+}
+
 start_containerd() {
+	stop_stale dockerd /usr/sbin/dockerd
+	stop_stale containerd /usr/bin/containerd
 	rm -f "$CTRD_SOCK"
 	cat >"$E2E_DIR/containerd.toml" <<EOF
 version = 2

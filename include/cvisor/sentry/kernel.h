@@ -171,6 +171,10 @@ struct kernel_config {
 	char hostname[65];
 	char domainname[65];
 	uint64_t mem_limit; /* bytes, 0 = none */
+	/* The memory file's (sparse) size, 0 = the default.  A smaller one costs less where its
+	 * size is paid for: the kvm platform's memory slots make the host kernel allocate
+	 * metadata in proportion, charged to the sandbox's cgroup. */
+	uint64_t mem_size;
 	uint64_t pids_limit; /* tasks (threads and unreaped zombies), 0 = none; [K] */
 };
 

@@ -37,7 +37,8 @@ struct kernel *kernel_new(struct platform *p, const struct kernel_config *cfg)
 	pthread_cond_init(&k->idle_cond, NULL);
 	k->futex = futex_table_new();
 	k->net = net_ns_new();
-	r = k->futex && k->net ? memfile_init(&k->mf, MEMFILE_SIZE) : -ENOMEM;
+	r = k->futex && k->net ? memfile_init(&k->mf, cfg->mem_size ? cfg->mem_size : MEMFILE_SIZE)
+			       : -ENOMEM;
 	if (r < 0) {
 		futex_table_free(k->futex);
 		net_ns_free(k->net);
