@@ -7,8 +7,10 @@
  * for) and a page table (which memory-file page backs each virtual page, and what is mapped in
  * the platform address space right now).  fork is copy-on-write, done here.
  *
- * Lock order: mm->lock, then memfile->lock, then mem_object locks.  The platform's own
- * address-space lock is taken inside platform calls made with mm->lock held.
+ * Lock order: mm->lock, then mem_object locks (the object's own, then its page cache's),
+ * then memfile->lock, a leaf.  The platform's own address-space lock is taken inside platform
+ * calls made with mm->lock held.  Objects may do I/O on their backing store under their locks
+ * (write-back when a mapping goes away runs with mm->lock held).
  */
 #ifndef CV_SENTRY_MM_H
 #define CV_SENTRY_MM_H
@@ -77,44 +79,105 @@ struct mem_object;
 struct mem_object_ops {
 	/*
 	 * Returns in *off the memory-file offset of page `pgoff` of the object with a new page
-	 * reference, filling it if needed.  -EFAULT past the end (SIGBUS), or -errno.
+	 * reference, filling it if needed.  write: the page goes into a shared mapping that may
+	 * write it (MAP_SHARED with PROT_WRITE), so from now on it may differ from the object's
+	 * backing store.  -EFAULT past the end (SIGBUS), or -errno.
 	 */
 	int (*get_page)(struct mem_object *o, uint64_t pgoff, bool write, uint64_t *off);
 	/* The object's size in bytes (mappings past it fault with SIGBUS). */
 	uint64_t (*size)(struct mem_object *o);
 	void (*get)(struct mem_object *o);
+	/* Drops a reference: each VMA holds one, so this is also where a mapping goes away. */
 	void (*put)(struct mem_object *o);
+	/*
+	 * Optional.  A shared mapping of the object's bytes [off, off+len) became writable in
+	 * place (mprotect adding PROT_WRITE): pages of that range handed out before may now be
+	 * written without another get_page.  Called with mm->lock held.
+	 */
+	void (*map_writable)(struct mem_object *o, uint64_t off, uint64_t len);
+	/*
+	 * Optional.  Writes pages of [off, off+len) that shared mappings may have changed back to
+	 * the object's backing store (msync); wait: also make them durable there (MS_SYNC).
+	 * Returns 0 or -errno.  Called without mm->lock.
+	 */
+	int (*sync)(struct mem_object *o, uint64_t off, uint64_t len, bool wait);
 };
 
 struct mem_object {
 	const struct mem_object_ops *ops;
 };
 
+/* See mem_object_ops.map_writable; a no-op for objects without it. */
+static inline void mem_object_map_writable(struct mem_object *o, uint64_t off, uint64_t len)
+{
+	if (o->ops->map_writable)
+		o->ops->map_writable(o, off, len);
+}
+
+/* See mem_object_ops.sync; objects without it have nothing to write back (0). */
+static inline int mem_object_sync(struct mem_object *o, uint64_t off, uint64_t len, bool wait)
+{
+	return o->ops->sync ? o->ops->sync(o, off, len, wait) : 0;
+}
+
 /*
  * A page cache: object pages in the memory file, filled by `fill` on first use.  Used by
- * files (hostfs, tmpfs) and shared anonymous memory.  Thread-safe.
+ * files (hostfs, tmpfs) and shared anonymous memory.  Thread-safe (pc->lock, taken inside
+ * the owner's locks).  Objects with a backing store elsewhere (hostfs) mark pages that shared
+ * mappings may write dirty, and write them back with page_cache_writeback.
  */
 struct page_cache {
 	struct memfile *mf;
 	pthread_mutex_t lock;
-	uint64_t *slots;   /* open-addressed hash of (pgoff+1) -> memfile offset */
+	uint64_t *slots;   /* open-addressed hash of (pgoff+1) -> memfile offset | dirty bit */
 	uint64_t *offs;
 	size_t cap, n;
+	size_t ndirty;     /* dirty pages (atomic reads without the lock) */
 };
 
 /* Fills one page (4096 bytes at dst) with the contents of page pgoff; returns 0 or -errno. */
 typedef int (*page_fill_fn)(void *arg, uint64_t pgoff, void *dst);
+/* Writes npages cache pages, object pages [pgoff, pgoff+npages), from src to the backing
+ * store (it may zero what lies past the store's end); returns 0 or -errno. */
+typedef int (*page_write_fn)(void *arg, uint64_t pgoff, void *src, size_t npages);
 
 void page_cache_init(struct page_cache *pc, struct memfile *mf);
-/* Drops every page reference the cache holds. */
+/* Drops every page reference the cache holds (dirty pages are discarded). */
 void page_cache_destroy(struct page_cache *pc);
 /* Like mem_object_ops.get_page: returns a new reference to page pgoff, filling it if absent. */
 int page_cache_get(struct page_cache *pc, uint64_t pgoff, page_fill_fn fill, void *arg,
 		   uint64_t *off);
-/* Forgets pages at or beyond pgoff (truncate). */
+/*
+ * Forgets pages at or beyond pgoff (truncate).  Pages a mapping still holds stay cached,
+ * zeroed, so the mapping and the object agree again if it grows back.
+ */
 void page_cache_truncate(struct page_cache *pc, uint64_t pgoff);
 /* Returns the memory-file offset of page pgoff if cached (no new reference), or -1. */
 int64_t page_cache_peek(struct page_cache *pc, uint64_t pgoff);
+/* Zeroes the cached bytes of object bytes [from, to). */
+void page_cache_zero(struct page_cache *pc, uint64_t from, uint64_t to);
+/* Fills every cached page again (the backing store changed under it). 0 or fill's error. */
+int page_cache_refill(struct page_cache *pc, page_fill_fn fill, void *arg);
+
+/* Marks the cached pages among [first, last) dirty (they may differ from the backing store). */
+void page_cache_mark_dirty(struct page_cache *pc, uint64_t first, uint64_t last);
+/* Does the cache hold dirty pages?  (A hint: no lock.) */
+static inline bool page_cache_has_dirty(struct page_cache *pc)
+{
+	return __atomic_load_n(&pc->ndirty, __ATOMIC_RELAXED) != 0;
+}
+/* Copies into buf the bytes of object bytes [off, off+n) that lie in dirty pages; the rest
+ * of buf is left as it is (read from the backing store by the caller). */
+void page_cache_read_dirty(struct page_cache *pc, void *buf, size_t n, uint64_t off);
+/*
+ * Writes the dirty pages among [first, last) back with wr, in runs contiguous in the object
+ * and the memory file (holding pc->lock throughout).  unmapped_only: only pages no mapping
+ * holds any more.  A written page nothing maps becomes clean; mapped ones stay dirty, since
+ * they may be written again at any time.  Returns 0, wr's first error (the rest stays dirty)
+ * or -ENOMEM.
+ */
+int page_cache_writeback(struct page_cache *pc, uint64_t first, uint64_t last, bool unmapped_only,
+			 page_write_fn wr, void *arg);
 
 /* A new anonymous shared-memory object of `size` bytes (MAP_SHARED|MAP_ANONYMOUS). */
 struct mem_object *shm_object_new(struct memfile *mf, uint64_t size);
@@ -252,6 +315,17 @@ int mm_protect(struct mm *mm, uint64_t addr, uint64_t len, int prot);
 uint64_t mm_brk(struct mm *mm, uint64_t newbrk);
 int64_t mm_remap(struct mm *mm, uint64_t old, uint64_t old_len, uint64_t new_len, unsigned flags,
 		 uint64_t new_addr);
+/* msync(2) flags, as Linux numbers them. */
+#define MM_MS_ASYNC 0x1u
+#define MM_MS_INVALIDATE 0x2u
+#define MM_MS_SYNC 0x4u
+/*
+ * msync(2) of [addr, addr+len) (addr page-aligned, flags valid): writes back the shared
+ * object pages of the range (MS_ASYNC too), waiting for durability with MS_SYNC.  -ENOMEM
+ * when part of the range is unmapped (at once when flags is exactly MS_SYNC, as Linux),
+ * -EBUSY for MS_INVALIDATE of a locked mapping, or the object's error.
+ */
+int mm_msync(struct mm *mm, uint64_t addr, uint64_t len, unsigned flags);
 /* madvise(MADV_DONTNEED): drops private pages so they read back as zero / file contents. */
 int mm_dontneed(struct mm *mm, uint64_t addr, uint64_t len);
 /* Pages of [addr, addr+len) present in memory, for mincore. */

@@ -76,7 +76,10 @@ static int fill_pte(struct mm *mm, struct vma *v, uint64_t va, bool write, uint6
 		mm->rss_pages++;
 		return 0;
 	}
-	r = v->obj->ops->get_page(v->obj, (v->obj_off + (va - v->start)) / PAGE_SIZE, write, &off);
+	/* Shared pages are mapped with the VMA's protection whatever the access: tell the
+	 * object whether this one may be written through it. */
+	r = v->obj->ops->get_page(v->obj, (v->obj_off + (va - v->start)) / PAGE_SIZE,
+				  (v->flags & VMA_SHARED) && (v->prot & PROT_WRITE), &off);
 	if (r < 0)
 		return r;
 	*pte = off | PTE_PRESENT;

@@ -1,5 +1,6 @@
-/* mmap, munmap, mprotect, brk, mremap and madvise(DONTNEED) on an mm. */
+/* mmap, munmap, mprotect, brk, madvise(DONTNEED), mincore and msync on an mm. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -230,6 +231,9 @@ static int protect_locked(struct mm *mm, uint64_t start, uint64_t end, int prot)
 		struct vma *v = &mm->vmas.v[i];
 		bool narrower = (v->prot & ~prot) != 0;
 
+		/* Pages already present become writable without passing through get_page. */
+		if ((v->flags & VMA_SHARED) && v->obj && (prot & ~v->prot & PROT_WRITE))
+			mem_object_map_writable(v->obj, v->obj_off, v->end - v->start);
 		v->prot = prot;
 		if (narrower && (r = mm_unmap_platform(mm, v->start, v->end)) < 0)
 			return r;
@@ -327,4 +331,88 @@ int mm_mincore(struct mm *mm, uint64_t addr, uint64_t len, uint8_t *vec)
 	}
 	pthread_mutex_unlock(&mm->lock);
 	return r;
+}
+
+/* An object range msync must write back, collected under mm->lock and synced after it. */
+struct sync_item {
+	struct mem_object *obj; /* a reference */
+	uint64_t off, len;
+};
+
+struct sync_list {
+	struct sync_item *v;
+	size_t n, cap;
+};
+
+static int sync_add(struct sync_list *l, struct mem_object *obj, uint64_t off, uint64_t len)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		struct sync_item *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	obj->ops->get(obj);
+	l->v[l->n++] = (struct sync_item){.obj = obj, .off = off, .len = len};
+	return 0;
+}
+
+/*
+ * Linux's msync walk: gaps give -ENOMEM (at once when flags is exactly MS_SYNC, otherwise
+ * after the rest), MS_INVALIDATE of a locked VMA -EBUSY; shared object ranges are collected.
+ */
+static int msync_collect(struct mm *mm, uint64_t start, uint64_t end, unsigned flags,
+			 struct sync_list *l, int *unmapped)
+{
+	size_t i = vma_set_lower_bound(&mm->vmas, start);
+
+	for (; i < mm->vmas.n; i++) {
+		const struct vma *v = &mm->vmas.v[i];
+		int r;
+
+		if (start < v->start) {
+			if (flags == MM_MS_SYNC || v->start >= end)
+				return -ENOMEM;
+			start = v->start;
+			*unmapped = -ENOMEM;
+		}
+		if ((flags & MM_MS_INVALIDATE) && (v->flags & VMA_LOCKED))
+			return -EBUSY;
+		if ((flags & (MM_MS_SYNC | MM_MS_ASYNC)) && (v->flags & VMA_SHARED) && v->obj &&
+		    (r = sync_add(l, v->obj, v->obj_off + (start - v->start),
+				  MIN(end, v->end) - start)) < 0)
+			return r;
+		start = v->end;
+		if (start >= end)
+			return 0;
+	}
+	return -ENOMEM;
+}
+
+int mm_msync(struct mm *mm, uint64_t addr, uint64_t len, unsigned flags)
+{
+	uint64_t end = addr + ALIGN_UP(len, PAGE_SIZE);
+	struct sync_list l = {0};
+	int unmapped = 0, r;
+
+	if (end < addr)
+		return -ENOMEM;
+	if (end == addr)
+		return 0;
+	pthread_mutex_lock(&mm->lock);
+	r = msync_collect(mm, addr, end, flags, &l, &unmapped);
+	pthread_mutex_unlock(&mm->lock);
+	/* The write-back itself runs without mm->lock: faults go on meanwhile. */
+	for (size_t i = 0; i < l.n; i++) {
+		int e = mem_object_sync(l.v[i].obj, l.v[i].off, l.v[i].len, flags & MM_MS_SYNC);
+
+		if (e < 0 && r == 0)
+			r = e;
+		l.v[i].obj->ops->put(l.v[i].obj);
+	}
+	free(l.v);
+	return r ? r : unmapped;
 }

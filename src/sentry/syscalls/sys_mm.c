@@ -173,13 +173,17 @@ SYSCALL(mincore)
 	return r;
 }
 
-/* Implements Linux msync(2). Deviations: shared mappings live in the page cache, so there is
- * nothing to write back yet. */
+/* Implements Linux msync(2). Deviations: MS_ASYNC writes host-backed pages back at once (to
+ * the host's page cache, without waiting for its disks); MS_INVALIDATE does nothing more, as
+ * mappings already share the page cache. */
 SYSCALL(msync)
 {
-	if ((ARG(0) & ~PAGE_MASK) || (ARG(2) & ~7ull) || ((ARG(2) & 1) && (ARG(2) & 4)))
+	uint64_t flags = ARG(2);
+
+	if ((ARG(0) & ~PAGE_MASK) || (flags & ~7ull) ||
+	    ((flags & MM_MS_ASYNC) && (flags & MM_MS_SYNC)))
 		return -EINVAL;
-	return 0;
+	return mm_msync(t->mm, ARG(0), ARG(1), (unsigned)flags);
 }
 
 /* Implements Linux mlock(2), munlock(2), mlockall(2), munlockall(2): memory in the sentry's
