@@ -140,6 +140,8 @@ struct fs_type {
 	struct super_block *(*mount)(struct vfs *vfs, const char *source, const char *data,
 				     unsigned long flags);
 	void (*kill_sb)(struct super_block *sb);
+	/* Optional: writes back what the sentry holds for sb's files (sync, syncfs). */
+	int (*sync_fs)(struct super_block *sb);
 };
 
 /* ---- objects ------------------------------------------------------------------------- */
@@ -422,6 +424,10 @@ int vfs_truncate(struct mount *mnt, struct inode *ino, const struct cred *c, int
 int vfs_ftruncate(struct file *f, int64_t size);
 int vfs_fallocate(struct file *f, int mode, int64_t off, int64_t len);
 int vfs_fsync(struct file *f, bool datasync);
+/* syncfs(2) of sb and sync(2) of every mounted filesystem: fs_type.sync_fs.  Return 0 or the
+ * first error. */
+int vfs_syncfs(struct super_block *sb);
+int vfs_sync(struct vfs *vfs);
 /* Attributes through the inode op (no checks); -EPERM when the filesystem has none. */
 int vfs_setattr(struct inode *ino, const struct vfs_attr *a);
 

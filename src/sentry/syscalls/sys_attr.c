@@ -297,22 +297,26 @@ SYSCALL(fdatasync)
 	return do_fsync(t, IARG(0), true);
 }
 
-/* Implements Linux sync(2). Deviations: host-backed files are written through already;
- * nothing is flushed to the host's disks. */
+/* Implements Linux sync(2). Deviations: pages of host-backed files changed through shared
+ * mappings are written to the host files; nothing is flushed to the host's disks. */
 SYSCALL(sync)
 {
+	vfs_sync(&t->k->vfs);
 	return 0;
 }
 
-/* Implements Linux syncfs(2). Deviations: as sync; only the fd is checked. */
+/* Implements Linux syncfs(2). Deviations: as sync, for the filesystem of fd. */
 SYSCALL(syncfs)
 {
 	struct file *f = get_fd(t, IARG(0), false);
+	long r = 0;
 
 	if (!f)
 		return -EBADF;
+	if (f->inode)
+		r = vfs_syncfs(f->inode->sb);
 	file_put(f);
-	return 0;
+	return r;
 }
 
 /* Implements Linux sync_file_range(2). Deviations: a data sync of the whole file. */

@@ -1,9 +1,11 @@
 /*
  * Attribute changes (chmod, chown, utimes, truncate) and file-level operations (ftruncate,
  * fallocate, fsync), with Linux's permission rules: the owner or CAP_FOWNER changes modes
- * and explicit times, CAP_CHOWN gives files away, CAP_FSETID keeps set-id bits.
+ * and explicit times, CAP_CHOWN gives files away, CAP_FSETID keeps set-id bits.  Also
+ * syncfs and sync of whole filesystems.
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "cvisor/sentry/kernel.h"
 #include "cvisor/sentry/vfs.h"
@@ -179,4 +181,48 @@ int vfs_fsync(struct file *f, bool datasync)
 	if (!f->ops || !f->ops->fsync)
 		return 0;
 	return f->ops->fsync(f, datasync);
+}
+
+int vfs_syncfs(struct super_block *sb)
+{
+	return sb->type && sb->type->sync_fs ? sb->type->sync_fs(sb) : 0;
+}
+
+int vfs_sync(struct vfs *vfs)
+{
+	struct super_block **sbs = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	/* Superblocks are collected first: sync_fs does I/O, never under mount_lock. */
+	pthread_mutex_lock(&vfs->mount_lock);
+	for (struct mount *m = vfs->mounts; m; m = m->next) {
+		bool seen = !m->sb->type || !m->sb->type->sync_fs;
+
+		for (size_t i = 0; i < n && !seen; i++)
+			seen = sbs[i] == m->sb;
+		if (seen)
+			continue;
+		if (n == cap) {
+			struct super_block **v = realloc(sbs, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
+			sbs = v;
+		}
+		sb_get(m->sb);
+		sbs[n++] = m->sb;
+	}
+	pthread_mutex_unlock(&vfs->mount_lock);
+	for (size_t i = 0; i < n; i++) {
+		int e = vfs_syncfs(sbs[i]);
+
+		if (e < 0 && r == 0)
+			r = e;
+		sb_put(sbs[i]);
+	}
+	free(sbs);
+	return r;
 }
