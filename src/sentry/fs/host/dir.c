@@ -161,11 +161,10 @@ static int apply_attr(struct inode *ino, const struct vfs_attr *a)
 
 		if (wfd < 0)
 			return wfd;
-		r = ftruncate(wfd, (off_t)a->size) < 0 ? -errno : 0;
+		r = hostfs_set_size(ino, wfd, a->size);
 		close(wfd);
 		if (r < 0)
 			return r;
-		page_cache_truncate(&HI(ino)->pc, ALIGN_UP(a->size, PAGE_SIZE) / PAGE_SIZE);
 		ino->size = a->size;
 	}
 	if (a->valid & (ATTR_ATIME | ATTR_MTIME | ATTR_ATIME_NOW | ATTR_MTIME_NOW))

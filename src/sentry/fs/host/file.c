@@ -1,5 +1,5 @@
-/* hostfs open files: regular files (read, write, seek, mmap via the page cache) and
- * directories (getdents64 on the host fd). */
+/* hostfs open files: regular files (read, write, seek, sync, size changes; mmap and the page
+ * cache in mmap.c) and directories (getdents64 on the host fd). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,23 +20,36 @@ static int hfd(const struct file *f)
 
 static ssize_t host_read(struct file *f, struct task *t, void *buf, size_t n, int64_t *pos)
 {
+	struct host_inode *hi = HI(f->inode);
+	bool dirty;
 	ssize_t r;
 
 	if (S_ISFIFO(f->inode->mode))
 		return -EOPNOTSUPP; /* host FIFOs are not joined to sandbox pipes */
+	/* Pages a shared mapping may have written are newer than the host file's bytes. */
+	dirty = page_cache_has_dirty(&hi->pc);
+	if (dirty)
+		pthread_mutex_lock(&hi->lock);
 	r = pread(hfd(f), buf, n, *pos);
-	if (r < 0)
-		return -errno;
-	*pos += r;
+	r = r < 0 ? -errno : r;
+	if (r > 0 && dirty)
+		page_cache_read_dirty(&hi->pc, buf, (size_t)r, (uint64_t)*pos);
+	if (dirty)
+		pthread_mutex_unlock(&hi->lock);
+	if (r > 0)
+		*pos += r;
 	return r;
 }
 
-static ssize_t host_write(struct file *f, struct task *t, const void *buf, size_t n,
-			  int64_t *pos)
+/* hi->lock held: the cache and the host file change together. */
+static ssize_t write_locked(struct file *f, const void *buf, size_t n, int64_t *pos)
 {
-	int64_t at = *pos;
+	struct host_inode *hi = HI(f->inode);
+	int64_t at = *pos, old = hostfs_size_if_dirty(hi, hfd(f));
 	ssize_t r;
 
+	if (old < -1)
+		return old;
 	if (f->flags & O_APPEND) {
 		struct stat st;
 
@@ -47,8 +60,21 @@ static ssize_t host_write(struct file *f, struct task *t, const void *buf, size_
 	r = pwrite(hfd(f), buf, n, at);
 	if (r < 0)
 		return -errno;
+	hostfs_zero_grown(hi, old, (uint64_t)(at + r));
 	hostfs_cache_write(f->inode, buf, (size_t)r, at);
 	*pos = at + r;
+	return r;
+}
+
+static ssize_t host_write(struct file *f, struct task *t, const void *buf, size_t n,
+			  int64_t *pos)
+{
+	struct host_inode *hi = HI(f->inode);
+	ssize_t r;
+
+	pthread_mutex_lock(&hi->lock);
+	r = write_locked(f, buf, n, pos);
+	pthread_mutex_unlock(&hi->lock);
 	return r;
 }
 
@@ -63,25 +89,62 @@ static int64_t host_llseek(struct file *f, int64_t off, int whence)
 
 static int host_fsync(struct file *f, bool datasync)
 {
+	int r = hostfs_writeback(HI(f->inode), 0, UINT64_MAX, false);
+
+	if (r < 0)
+		return r;
 	return (datasync ? fdatasync(hfd(f)) : fsync(hfd(f))) < 0 ? -errno : 0;
 }
 
 static int host_truncate(struct file *f, uint64_t size)
 {
-	if (ftruncate(hfd(f), (off_t)size) < 0)
+	return hostfs_set_size(f->inode, hfd(f), size);
+}
+
+#define FALLOC_FL_PUNCH_HOLE_ 0x02
+#define FALLOC_FL_COLLAPSE_RANGE_ 0x08
+#define FALLOC_FL_ZERO_RANGE_ 0x10
+#define FALLOC_FL_INSERT_RANGE_ 0x20
+
+/* hi->lock held.  The cache follows: zeroed ranges are zeroed there too; when data moves
+ * within the file, dirty pages go to the host first and every cached page is read again. */
+static int fallocate_locked(struct file *f, int mode, int64_t off, int64_t len)
+{
+	struct host_inode *hi = HI(f->inode);
+	bool moves = mode & (FALLOC_FL_COLLAPSE_RANGE_ | FALLOC_FL_INSERT_RANGE_);
+	int64_t old = hostfs_size_if_dirty(hi, hfd(f));
+	struct stat st;
+	int r;
+
+	if (old < -1)
+		return (int)old;
+	if (moves && (r = hostfs_writeback_locked(hi, 0, UINT64_MAX, false)) < 0)
+		return r;
+	if (fallocate(hfd(f), mode, off, len) < 0)
 		return -errno;
-	page_cache_truncate(&HI(f->inode)->pc, ALIGN_UP(size, PAGE_SIZE) / PAGE_SIZE);
+	if (mode & (FALLOC_FL_PUNCH_HOLE_ | FALLOC_FL_ZERO_RANGE_))
+		page_cache_zero(&hi->pc, (uint64_t)off, (uint64_t)(off + len));
+	if (moves)
+		return page_cache_refill(&hi->pc, hostfs_fill_page, hi);
+	if (old >= 0 && fstat(hfd(f), &st) == 0)
+		hostfs_zero_grown(hi, old, (uint64_t)st.st_size);
 	return 0;
 }
 
 static int host_fallocate(struct file *f, int mode, int64_t off, int64_t len)
 {
-	return fallocate(hfd(f), mode, off, len) < 0 ? -errno : 0;
+	struct host_inode *hi = HI(f->inode);
+	int r;
+
+	pthread_mutex_lock(&hi->lock);
+	r = fallocate_locked(f, mode, off, len);
+	pthread_mutex_unlock(&hi->lock);
+	return r;
 }
 
 static struct mem_object *host_mmap(struct file *f, bool shared, bool write)
 {
-	return hostfs_mem_object(f->inode);
+	return hostfs_mem_object(f, hfd(f), shared);
 }
 
 static void host_release(struct file *f)
@@ -147,90 +210,3 @@ const struct file_ops hostfs_dir_ops = {
 	.fsync = host_fsync,
 	.release = host_release,
 };
-
-/* ---- the memory object behind mmap: the inode's page cache -------------------------- */
-
-static int fill_page(void *arg, uint64_t pgoff, void *dst)
-{
-	struct host_inode *hi = arg;
-	ssize_t n;
-
-	if (hi->data_fd < 0) {
-		int fd = hostfs_reopen(hi->inode, O_RDONLY);
-
-		if (fd < 0)
-			return fd;
-		hi->data_fd = fd;
-	}
-	n = pread(hi->data_fd, dst, PAGE_SIZE, (off_t)(pgoff * PAGE_SIZE));
-	if (n < 0)
-		return -errno;
-	memset((char *)dst + n, 0, PAGE_SIZE - (size_t)n);
-	return 0;
-}
-
-static uint64_t obj_size(struct mem_object *o)
-{
-	struct host_inode *hi = container_of(o, struct host_inode, obj);
-	struct stat st;
-
-	return fstat(hi->fd, &st) < 0 ? 0 : (uint64_t)st.st_size;
-}
-
-static int obj_get_page(struct mem_object *o, uint64_t pgoff, bool write, uint64_t *off)
-{
-	struct host_inode *hi = container_of(o, struct host_inode, obj);
-	int r;
-
-	if (pgoff * PAGE_SIZE >= ALIGN_UP(obj_size(o), PAGE_SIZE))
-		return -EIO; /* past the end: SIGBUS */
-	pthread_mutex_lock(&hi->lock);
-	r = page_cache_get(&hi->pc, pgoff, fill_page, hi, off);
-	pthread_mutex_unlock(&hi->lock);
-	return r;
-}
-
-static void obj_get(struct mem_object *o)
-{
-	inode_get(container_of(o, struct host_inode, obj)->inode);
-}
-
-static void obj_put(struct mem_object *o)
-{
-	inode_put(container_of(o, struct host_inode, obj)->inode);
-}
-
-static const struct mem_object_ops host_obj_ops = {
-	.get_page = obj_get_page,
-	.size = obj_size,
-	.get = obj_get,
-	.put = obj_put,
-};
-
-struct mem_object *hostfs_mem_object(struct inode *ino)
-{
-	struct host_inode *hi = HI(ino);
-
-	hi->obj.ops = &host_obj_ops;
-	inode_get(ino);
-	return &hi->obj;
-}
-
-void hostfs_cache_write(struct inode *ino, const void *buf, size_t n, int64_t off)
-{
-	struct host_inode *hi = HI(ino);
-	size_t done = 0;
-
-	if (!hi->pc.n)
-		return;
-	while (done < n) {
-		uint64_t at = (uint64_t)off + done, pg = at / PAGE_SIZE, in = at % PAGE_SIZE;
-		size_t chunk = MIN(n - done, PAGE_SIZE - in);
-		int64_t page = page_cache_peek(&hi->pc, pg);
-
-		if (page >= 0)
-			memcpy((char *)memfile_ptr(hi->pc.mf, (uint64_t)page) + in, (const char *)buf + done,
-			       chunk);
-		done += chunk;
-	}
-}

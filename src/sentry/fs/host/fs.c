@@ -50,6 +50,7 @@ struct inode *hostfs_inode_from_fd(struct super_block *sb, int fd)
 	}
 	hi->fd = fd;
 	hi->data_fd = -1;
+	hi->wb_fd = -1;
 	hi->inode = ino;
 	pthread_mutex_init(&hi->lock, NULL);
 	page_cache_init(&hi->pc, sb->vfs->mf);
@@ -157,21 +158,31 @@ void hostfs_evict(struct inode *ino)
 {
 	struct host_inode *hi = HI(ino);
 
+	/* No mapping is left: what shared ones wrote goes to the host before the pages go. */
+	hostfs_dirty_forget(hi);
+	hostfs_writeback(hi, 0, UINT64_MAX, false);
 	page_cache_destroy(&hi->pc);
 	if (hi->data_fd >= 0)
 		close(hi->data_fd);
+	if (hi->wb_fd >= 0)
+		close(hi->wb_fd);
 	close(hi->fd);
 	free(hi);
 }
 
 static void host_kill_sb(struct super_block *sb)
 {
-	free(sb->priv);
+	struct host_sb *hsb = sb->priv;
+
+	if (hsb)
+		pthread_mutex_destroy(&hsb->lock);
+	free(hsb);
 }
 
 static const struct fs_type hostfs_type = {
 	.name = "hostfs",
 	.kill_sb = host_kill_sb,
+	.sync_fs = hostfs_sync_fs,
 };
 
 struct super_block *hostfs_new(struct vfs *vfs, int root_fd, int proc_fd, bool readonly)
@@ -193,6 +204,7 @@ struct super_block *hostfs_new(struct vfs *vfs, int root_fd, int proc_fd, bool r
 		return ERR_PTR(-ENOMEM);
 	}
 	hsb->proc_fd = proc_fd;
+	pthread_mutex_init(&hsb->lock, NULL);
 	sb->priv = hsb;
 	sb->sb_flags = SB_NO_DCACHE_NEG;
 	/* A bind mount of a single file has that file as its root. */
