@@ -52,6 +52,24 @@ escape_markers() {
 		-not -path "$ROOTFS/*" 2>/dev/null
 }
 
+# check_mapped_files PLAT DIR: after mmap_shared_file ran in a container on DIR (a host path),
+# what its shared mappings wrote must be in the host files, and nothing a private mapping wrote.
+check_mapped_files() {
+	plat=$1 d=$2
+	text() { tr -d '\0' <"$d/$1"; }
+	got=$(printf '%s|' "$(text keep)" "$(text fsynced)" "$(text basic | head -c 13)" \
+		"$(text tail)" "$(stat -c %s "$d/tail")" "$(text private)" "$(text protect)" \
+		"$(text child)" "$(md5sum <"$d/trunc" | cut -d' ' -f1)" 2>&1)
+	trunc=$(python3 -c 'import hashlib; b = bytearray(12288); b[:4196] = b"A" * 4196; b[4296] = 66
+b[8192:8205] = b"after growing"; print(hashlib.md5(b).hexdigest())')
+	want="kept by a mapping at exit|fsynced|written again|01234XYZ89|10|original CONTENTS|after mprotectsecond page|cfrom againild|$trunc|"
+	if [ "$got" = "$want" ]; then
+		ok "mmap_shared_file [$plat]: the host files under $d hold what the mappings wrote"
+	else
+		not_ok "mmap_shared_file [$plat]: host files under $d: '$got', want '$want'"
+	fi
+}
+
 # Native runs are root with every capability: so are these containers.
 export BUNDLE_CAPS=all
 mapfile -t plats < <(platforms)
@@ -100,6 +118,15 @@ for p in "${plats[@]}"; do
 	else
 		ok "tmpcopyup [$p]: the rootfs is untouched"
 	fi
+
+	# Shared file mappings write through to host files, on the rootfs and on a bind mount.
+	compare mmap_shared_file_root "$p" /bin/mmap_shared_file /tmp/mmap_shared_file.root
+	check_mapped_files "$p" "$ROOTFS/tmp/mmap_shared_file.root"
+	rm -rf "$HOSTSIDE/mapped" && mkdir -p "$HOSTSIDE/mapped"
+	BUNDLE_MOUNTS="[$(bind_mount "$HOSTSIDE/mapped" /mnt/mapped rbind,rw)]" \
+	NATIVE_SETUP="mkdir -p @R@/mnt/mapped && mount --bind $HOSTSIDE/mapped @R@/mnt/mapped" \
+		compare mmap_shared_file_bind "$p" /bin/mmap_shared_file /mnt/mapped/d
+	check_mapped_files "$p" "$HOSTSIDE/mapped/d"
 
 	# A read-only root with a writable tmpfs on it.
 	BUNDLE_READONLY=true BUNDLE_MOUNTS="[$(tmpfs_mount /tmp size=1m)]" \
