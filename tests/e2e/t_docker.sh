@@ -104,9 +104,11 @@ left=$(find "$E2E_DIR/docker-exec" -maxdepth 4 -name "$id*" 2>/dev/null; [ -n "$
 [ -z "$left" ] && ok "docker rm: no state, cgroup or process left" || not_ok "docker rm left: $left"
 
 # ---- a terminal ----
-out=$(python3 "$TTY_PY" run 20 'tty\nstty size\nsleep 30 &\njobs\nkill %1\nexit 5' $DOCKER run -it --rm --runtime="$RT" "$IMG" sh)
+# ^Z stops the foreground job (the sentry's line discipline and job control), jobs lists it
+out=$(python3 "$TTY_PY" run 20 'tty\nstty size\nsleep 30\n'$'\x1a''\njobs\nkill -9 %1\nexit 5\nexit 5' \
+	$DOCKER run -it --rm --runtime="$RT" "$IMG" sh)
 echo "$out" | grep -q '^/dev/pts/[0-9]' && echo "$out" | grep -q '^40 100' && echo "$out" | grep -q '\[status 5\]' &&
-	echo "$out" | grep -q 'Running.*sleep 30' && ok "docker run -it: tty, window size, job control, exit status" ||
+	echo "$out" | grep -q 'Stopped.*sleep 30' && ok "docker run -it: tty, window size, ^Z and jobs, exit status" ||
 	not_ok "docker run -it: $(echo "$out" | tail -12 | tr '\n' '|')"
 
 # ---- networking: the default bridge, two sandboxes, and loopback ----
