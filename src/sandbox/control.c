@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -53,7 +54,8 @@ int control_listen(const char *state_dir, struct cv_err **err)
 {
 	struct sockaddr_un sa;
 	_cleanup_close_ int dirfd = -1;
-	int fd;
+	mode_t old;
+	int fd, r;
 
 	if (socket_path(state_dir, &sa, &dirfd, err) < 0)
 		return -1;
@@ -61,7 +63,11 @@ int control_listen(const char *state_dir, struct cv_err **err)
 	if (fd < 0)
 		return cv_err_set(err, errno, "creating the control socket");
 	unlink(sa.sun_path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+	/* Whoever may connect may exec in the container: only its owner (mode 0600). */
+	old = umask(077);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, 16) < 0) {
 		int e = errno;
 
 		close(fd);
