@@ -1,9 +1,11 @@
 /*
  * Unit tests of tmpfs and the vfs namespace operations over it (src/sentry/fs/tmpfs,
- * src/sentry/vfs/namei.c, rename.c), and of the advisory lock manager (filelock.c): a vfs
+ * src/sentry/vfs/namei.c, rename.c, the dentry cache's eviction in dentry.c), and of the
+ * advisory lock manager (filelock.c): a vfs
  * with a tmpfs root on a small memory file, driven without tasks.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -236,6 +238,102 @@ static void test_locks(void **state)
 	file_lock_ctx_free(ino.locks);
 }
 
+/* The dentry cache keeps at most its limit of unused entries; evicted names are found again,
+ * held ones are never evicted, and directories go once their children are gone. */
+static void test_dcache_eviction(void **state)
+{
+	struct fixture *f = *state;
+	char name[64];
+	uint32_t mode;
+	struct path held;
+
+	dcache_set_limit(16);
+	assert_int_equal(vfs_mkdir(&f->w, "/d", 0755), 0);
+	assert_int_equal(write_at(f, "/d/held", "", 0), 0);
+	assert_int_equal(vfs_walk(&f->w, "/d/held", 0, &held), 0);
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "/d/sub%d", i % 10);
+		if (i < 10)
+			assert_int_equal(vfs_mkdir(&f->w, name, 0755), 0);
+		snprintf(name, sizeof(name), "/d/sub%d/f%d", i % 10, i);
+		assert_int_equal(write_at(f, name, "", 0), 0);
+	}
+	assert_true(dcache_unused() > 0 && dcache_unused() <= 16);
+	{
+		struct path sub;
+		int cached = 0;
+
+		/* 30 files were created in sub0: most must have left the cache */
+		assert_int_equal(vfs_walk(&f->w, "/d/sub0", 0, &sub), 0);
+		for (struct dentry *c = sub.dentry->children; c; c = c->next_sibling)
+			cached++;
+		assert_true(cached <= 16);
+		path_put(&sub);
+	}
+	for (int i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "/d/sub%d/f%d", i % 10, i);
+		assert_int_equal(lookup(f, name, &mode), 0);
+		assert_true(dcache_unused() <= 16);
+	}
+	assert_false(held.dentry->dead);
+	assert_string_equal(held.dentry->name, "held");
+	assert_int_equal(lookup(f, "/d/held", &mode), 0);
+	path_put(&held);
+	dcache_set_limit(8192);
+}
+
+struct stress {
+	struct fixture *f;
+	unsigned seed;
+	int errors;
+};
+
+static void *stress_main(void *arg)
+{
+	struct stress *st = arg;
+	char name[64];
+	uint32_t mode;
+
+	for (int i = 0; i < 20000; i++) {
+		int n = (int)(rand_r(&st->seed) % 200);
+
+		snprintf(name, sizeof(name), "/s/d%d/f%d", n % 7, n);
+		if (lookup(st->f, name, &mode) != 0)
+			st->errors++;
+	}
+	return NULL;
+}
+
+/* Lookups from several threads while a tiny cache evicts all the time. */
+static void test_dcache_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	struct stress st[4];
+	pthread_t th[4];
+	char name[64];
+
+	assert_int_equal(vfs_mkdir(&f->w, "/s", 0755), 0);
+	for (int d = 0; d < 7; d++) {
+		snprintf(name, sizeof(name), "/s/d%d", d);
+		assert_int_equal(vfs_mkdir(&f->w, name, 0755), 0);
+	}
+	for (int n = 0; n < 200; n++) {
+		snprintf(name, sizeof(name), "/s/d%d/f%d", n % 7, n);
+		assert_int_equal(write_at(f, name, "", 0), 0);
+	}
+	dcache_set_limit(4);
+	for (int i = 0; i < 4; i++) {
+		st[i] = (struct stress){f, (unsigned)i * 7919u + 1, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, stress_main, &st[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(st[i].errors, 0);
+	}
+	assert_true(dcache_unused() <= 4);
+	dcache_set_limit(8192);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +343,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_nr_inodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readdir_positions, setup, teardown),
 		cmocka_unit_test(test_locks),
+		cmocka_unit_test_setup_teardown(test_dcache_eviction, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dcache_concurrent, setup, teardown),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);

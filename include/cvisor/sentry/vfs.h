@@ -187,6 +187,8 @@ struct dentry {
 	bool dead;             /* unlinked or rmdir'd */
 	struct dentry *children, *next_sibling; /* cache, under the parent's lock */
 	pthread_mutex_t lock;
+	struct dentry *lru_prev, *lru_next;     /* unused cached dentries (dentry.c) */
+	bool in_lru;
 };
 
 #define MNT_RDONLY 0x1u
@@ -260,6 +262,11 @@ void inode_put(struct inode *ino);
 
 void dentry_get(struct dentry *d);
 void dentry_put(struct dentry *d);
+/* How many unused dentries the cache keeps for later lookups before it evicts the least
+ * recently used (each hostfs one holds a host fd).  The sandbox sizes it from RLIMIT_NOFILE. */
+void dcache_set_limit(size_t n);
+/* Unused dentries cached now (for tests and --debug statistics). */
+size_t dcache_unused(void);
 /* A root dentry for ino (takes the inode reference). */
 struct dentry *dentry_new_root(struct inode *ino);
 

@@ -3,6 +3,14 @@
  * cached children hang off it (the list holds no references).  A dentry at zero references
  * stays cached while it is live; an unlinked (dead) one is freed at zero.  Every increment
  * from zero happens under the parent's lock, in lookup, so cache hits never race a free.
+ *
+ * Unused cached dentries also sit on an LRU list; past a limit the oldest are evicted (a
+ * hostfs inode keeps a host fd open, and a walk over a big tree must not run the sandbox out
+ * of them, nor grow its memory without bound).  Only leaves are ever unused (a child holds
+ * its parent), and mount points are held by their mounts.  A reference count may reach zero
+ * only under lru_lock, and the evictor frees a dentry only with lru_lock and the parent's
+ * lock held and the count at zero, so no lookup or put can be touching it.  Lock order:
+ * a parent's lock, then lru_lock (the evictor only try-locks a parent).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,6 +49,96 @@ void dentry_get(struct dentry *d)
 	__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
 }
 
+/* ---- the LRU of unused dentries --------------------------------------------------------- */
+
+static pthread_mutex_t lru_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dentry *lru_head, *lru_tail;
+static size_t lru_n, lru_limit = 8192;
+
+void dcache_set_limit(size_t n)
+{
+	pthread_mutex_lock(&lru_lock);
+	lru_limit = n;
+	pthread_mutex_unlock(&lru_lock);
+}
+
+size_t dcache_unused(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lru_lock);
+	n = lru_n;
+	pthread_mutex_unlock(&lru_lock);
+	return n;
+}
+
+static void lru_del(struct dentry *d)
+{
+	if (d->lru_prev)
+		d->lru_prev->lru_next = d->lru_next;
+	else
+		lru_head = d->lru_next;
+	if (d->lru_next)
+		d->lru_next->lru_prev = d->lru_prev;
+	else
+		lru_tail = d->lru_prev;
+	d->lru_prev = d->lru_next = NULL;
+	d->in_lru = false;
+	lru_n--;
+}
+
+static void lru_add_tail(struct dentry *d)
+{
+	d->lru_next = NULL;
+	d->lru_prev = lru_tail;
+	if (lru_tail)
+		lru_tail->lru_next = d;
+	else
+		lru_head = d;
+	lru_tail = d;
+	d->in_lru = true;
+	lru_n++;
+}
+
+static void cache_unlink(struct dentry *d);
+static void dentry_free(struct dentry *d);
+
+/*
+ * Evicts least recently used dentries until the list is within its limit.  An entry someone
+ * holds again (a lookup found it) just leaves the list: its next put puts it back at the tail.
+ * An entry whose parent is busy moves to the tail; the walk gives up after one round.
+ */
+static void dcache_shrink(void)
+{
+	size_t budget;
+
+	pthread_mutex_lock(&lru_lock);
+	budget = lru_n;
+	while (lru_n > lru_limit && budget--) {
+		struct dentry *d = lru_head, *p = __atomic_load_n(&d->parent, __ATOMIC_ACQUIRE);
+
+		lru_del(d);
+		if (__atomic_load_n(&d->refs, __ATOMIC_ACQUIRE))
+			continue;
+		if (pthread_mutex_trylock(&p->lock)) {
+			lru_add_tail(d);
+			continue;
+		}
+		if (d->parent != p || __atomic_load_n(&d->refs, __ATOMIC_ACQUIRE) ||
+		    __atomic_load_n(&d->dead, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_unlock(&p->lock);
+			continue;
+		}
+		cache_unlink(d);
+		__atomic_store_n(&d->dead, true, __ATOMIC_RELEASE);
+		pthread_mutex_unlock(&p->lock);
+		pthread_mutex_unlock(&lru_lock);
+		dentry_free(d); /* drops the parent, which may join the list */
+		pthread_mutex_lock(&lru_lock);
+	}
+	pthread_mutex_unlock(&lru_lock);
+}
+
 static void dentry_free(struct dentry *d)
 {
 	struct dentry *parent = d->parent;
@@ -54,13 +152,37 @@ static void dentry_free(struct dentry *d)
 
 void dentry_put(struct dentry *d)
 {
+	int old;
+	bool over;
+
 	if (!d)
 		return;
-	if (__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL))
+	old = __atomic_load_n(&d->refs, __ATOMIC_RELAXED);
+	while (old > 1)
+		if (__atomic_compare_exchange_n(&d->refs, &old, old - 1, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return;
+	/* Perhaps the last reference: dropped under lru_lock (see the top of the file). */
+	pthread_mutex_lock(&lru_lock);
+	if (__atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL)) {
+		pthread_mutex_unlock(&lru_lock);
 		return;
+	}
 	/* Roots and dead dentries are not in any cache list: free them now. */
-	if (d->parent == d || __atomic_load_n(&d->dead, __ATOMIC_ACQUIRE))
+	if (d->parent == d || __atomic_load_n(&d->dead, __ATOMIC_ACQUIRE)) {
+		if (d->in_lru)
+			lru_del(d);
+		pthread_mutex_unlock(&lru_lock);
 		dentry_free(d);
+		return;
+	}
+	if (d->in_lru)
+		lru_del(d);
+	lru_add_tail(d);
+	over = lru_n > lru_limit;
+	pthread_mutex_unlock(&lru_lock);
+	if (over)
+		dcache_shrink();
 }
 
 /* Finds name among dir's cached children (dir->lock held); takes a reference. */
