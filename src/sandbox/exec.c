@@ -80,8 +80,10 @@ static int exec_stdio(struct sandbox *sb, json_t *req, const struct oci_process 
 		for (int i = 0; i < nfds; i++)
 			fds[i] = -1;
 		io->files[0] = console_open_slave(io->console);
-		if (IS_ERR(io->files[0]))
-			return snprintf(why, n, "opening the terminal"), (int)PTR_ERR(io->files[0]);
+		if (IS_ERR(io->files[0])) {
+			snprintf(why, n, "opening the terminal");
+			return (int)PTR_ERR(io->files[0]);
+		}
 		io->files[1] = io->files[2] = io->files[0];
 		file_get(io->files[0]);
 		file_get(io->files[0]);
