@@ -64,37 +64,46 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Collects the hook's output until it closes, or until the deadline (0: none); false on
- * timeout. */
-static bool collect_output(int fd, uint64_t deadline, char *buf, size_t *len)
+/* Collects the hook's output until the hook exits (pidfd readable; a process it left
+ * behind may keep the pipe open) or the deadline (0: none) passes; false on timeout. */
+static bool collect_output(int fd, int pidfd, uint64_t deadline, char *buf, size_t *len)
 {
 	char scratch[512];
+	bool exited = false, eof = false;
 
-	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
+	while (!eof) {
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = pidfd, .events = POLLIN}};
 		int tmo = deadline ? (int)(deadline > now_ms() ? deadline - now_ms() : 0) : -1;
 		ssize_t r;
 
-		if (poll(&p, 1, tmo) == 0)
-			return false;
+		if (exited)
+			tmo = 0; /* only what is already written */
+		r = poll(p, pidfd >= 0 && !exited ? 2 : 1, tmo);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r == 0)
+			return exited;
+		exited |= pidfd >= 0 && p[1].revents != 0;
+		if (!p[0].revents)
+			continue;
 		r = read(fd, scratch, sizeof(scratch));
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
-			return true;
-		if (*len < OUTPUT_MAX) {
+		eof = r <= 0;
+		if (r > 0 && *len < OUTPUT_MAX) {
 			size_t n = MIN((size_t)r, OUTPUT_MAX - *len);
 
 			memcpy(buf + *len, scratch, n);
 			*len += n;
 		}
 	}
+	return true;
 }
 
 static int run_hook(const struct oci_hook *h, const char *kind, const char *state,
 		    struct cv_err **err)
 {
-	int in[2], out[2], status = 0;
+	int in[2], out[2], status = 0, pidfd;
 	char output[OUTPUT_MAX + 1];
 	size_t len = 0;
 	uint64_t deadline = h->timeout > 0 ? now_ms() + (uint64_t)h->timeout * 1000 : 0;
@@ -123,8 +132,11 @@ static int run_hook(const struct oci_hook *h, const char *kind, const char *stat
 	if (write(in[1], state, strlen(state)) < 0 && errno != EPIPE)
 		log_debug("%s hook `%s`: writing the state: %s", kind, h->path, strerror(errno));
 	close(in[1]);
-	timed_out = !collect_output(out[0], deadline, output, &len);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	timed_out = !collect_output(out[0], pidfd, deadline, output, &len);
 	close(out[0]);
+	if (pidfd >= 0)
+		close(pidfd);
 	if (timed_out)
 		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
