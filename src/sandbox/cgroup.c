@@ -379,6 +379,21 @@ static uint64_t ms_now(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Parents under /cvisor (cgroup_resolve's own place) go once empty; an engine's (/docker)
+ * stay, as runc leaves them. */
+static void remove_own_parents(char *dir, size_t base)
+{
+	char *slash;
+
+	if (strncmp(dir + base, "/cvisor/", 8))
+		return;
+	while ((slash = strrchr(dir + base, '/')) && slash > dir + base) {
+		*slash = 0;
+		if (rmdir(dir) < 0)
+			break;
+	}
+}
+
 int cgroup_remove(const char *path, struct cv_err **err)
 {
 	struct hier h[MAX_HIER];
@@ -395,6 +410,7 @@ int cgroup_remove(const char *path, struct cv_err **err)
 			usleep(10000);
 		if (access(dir, F_OK) == 0 && r == 0)
 			r = cv_err_set(err, errno, "cgroup: removing `%s`", dir);
+		remove_own_parents(dir, strlen(h[i].mnt));
 	}
 	return r;
 }
