@@ -8,7 +8,7 @@
 REAL="$WORK/rootfs-real"
 bins="bash sh python3 perl sqlite3 ls cat sort uniq head tail wc tr cut seq sleep env echo printf
       grep sed awk find xargs tar gzip xz md5sum stat cp mv rm ln mkdir readlink pwd date id
-      diff cmp ps kill true false"
+      diff cmp ps kill true false top free"
 missing="" paths=""
 for b in $bins; do
 	p=$(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin type -P "$b") &&
@@ -19,8 +19,11 @@ if [ -n "$missing" ]; then
 	tap_end
 	exit $?
 fi
-if [ ! -x "$REAL/usr/bin/python3" ]; then
-	tools/mkrootfs.sh -d /usr/lib/python3.11 -d /usr/lib/x86_64-linux-gnu/perl-base \
+stale=""
+for p in $paths; do [ -x "$REAL$p" ] || stale=1; done
+[ -d "$REAL/lib/terminfo" ] || stale=1 # for top
+if [ -n "$stale" ]; then
+	tools/mkrootfs.sh -d /usr/lib/python3.11 -d /usr/lib/x86_64-linux-gnu/perl-base -d /lib/terminfo \
 		-d /usr/lib/x86_64-linux-gnu/perl -d /usr/share/perl "$REAL" $paths >/dev/null ||
 		{ not_ok "building the real-programs rootfs"; tap_end; exit 1; }
 fi
@@ -80,6 +83,23 @@ cases() { # runner...: every real-program case
 	"$@" ps /usr/bin/bash -c 'sleep 1 & sleep 0.2; ps -eo comm | sort; wait'
 }
 
+# procps top and free read /proc/meminfo, /proc/stat, /proc/<pid>/stat...: the figures differ
+# from the host's, so only their shape is checked, in the sandbox.
+procps_shape() { # plat
+	local out="$WORK/procps.$1"
+	rc=$(BUNDLE_MOUNTS="$MOUNTS" run_cvisor "$1" "$out" /usr/bin/bash -c \
+		'free; echo; top -bn1 | head -8; echo; top -bn1 -p 1 | tail -2')
+	if [ "$rc" = 0 ] && grep -q '^Mem: *[1-9]' "$out" && grep -q '^Swap:' "$out" &&
+		grep -q '^top - ' "$out" && grep -q '^Tasks: *[1-9]' "$out" && grep -q '^%Cpu' "$out" &&
+		grep -q 'MiB Mem' "$out" && grep -qE '^ *1 root .* (bash|top)$' "$out" &&
+		! grep -qi 'error\|cannot' "$out" "$out.err"; then
+		ok "procps top -bn1 and free [$1]"
+	else
+		not_ok "procps top -bn1 and free [$1]: exit $rc"
+		sed 's/^/#   /' "$out" "$out.err" | head -20
+	fi
+}
+
 if command -v runc >/dev/null; then
 	cases compare_runc
 else
@@ -91,5 +111,6 @@ for p in "${plats[@]}"; do
 	*:*) skip "real programs [${p%%:*}]: ${p#*:}"; continue ;;
 	esac
 	cases compare_plat "$p"
+	procps_shape "$p"
 done
 tap_end
