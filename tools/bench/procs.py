@@ -230,8 +230,13 @@ def run(argv, timeout, env=None, cwd=None):
     process group and every other descendant of the harness (a sandbox the command started).
     The wall time covers fork to reaped exit."""
     t0 = time.monotonic()
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
+    try:
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=env, cwd=cwd, start_new_session=True)
+    except OSError as e:
+        # A binary that cannot be executed (missing, or being rewritten by a build) is a
+        # failed run with its reason, not the end of the harness.
+        return Result(127, "", "cannot execute %s: %s" % (argv[0], e.strerror), 0.0, False)
     try:
         out, err = p.communicate(timeout=timeout)
         timed_out = False
