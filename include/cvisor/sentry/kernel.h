@@ -195,6 +195,7 @@ struct kernel {
 	bool shutdown;             /* init exited: everything is being killed */
 	bool frozen;               /* paused from outside: tasks park before running app code */
 	int exit_status;           /* the sandbox's exit status, once shutdown */
+	uint64_t dead_user_ns, dead_sys_ns; /* CPU time of processes that have exited */
 
 	pthread_mutex_t uts_lock;
 	uint32_t unimpl[CV_SYSCALL_MAX]; /* ENOSYS counts per syscall number */

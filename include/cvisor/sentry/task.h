@@ -176,6 +176,8 @@ void tg_cpu_times_locked(struct thread_group *tg, struct cpu_times *ct);
  * multi-threaded process is credited its system time only: the host gives no per-thread
  * clock of another process's threads. */
 void task_cpu_times_locked(struct task *t, struct cpu_times *ct);
+/* Times of every process the sandbox has run, living or gone (/proc/stat). */
+void kernel_cpu_times(struct kernel *k, struct cpu_times *ct);
 /* clock_gettime of CLOCK_PROCESS_CPUTIME_ID, CLOCK_THREAD_CPUTIME_ID and the clock ids of
  * clock_getcpuclockid/pthread_getcpuclockid.  -EINVAL for an unknown or invalid clock. */
 int cpu_clock_read(struct task *t, int clockid, uint64_t *ns);

@@ -96,6 +96,25 @@ void tg_cpu_times_locked(struct thread_group *tg, struct cpu_times *ct)
 	fold(tg->leader->k, ct);
 }
 
+void kernel_cpu_times(struct kernel *k, struct cpu_times *ct)
+{
+	pthread_mutex_lock(&k->lock);
+	ct->user_ns = k->dead_user_ns;
+	ct->sys_ns = k->dead_sys_ns;
+	for (size_t i = 0; i < k->pids_cap; i++) {
+		struct task *t = k->pids[i];
+		struct cpu_times one;
+
+		/* each living process once, through its leader's slot */
+		if (!t || t == (struct task *)1 || t->tg->leader != t || t->tg->zombie)
+			continue;
+		tg_cpu_times_locked(t->tg, &one);
+		ct->user_ns += one.user_ns;
+		ct->sys_ns += one.sys_ns;
+	}
+	pthread_mutex_unlock(&k->lock);
+}
+
 void task_cpu_times_locked(struct task *t, struct cpu_times *ct)
 {
 	int nlive;

@@ -176,6 +176,8 @@ static void group_exited(struct kernel *k, struct thread_group *tg, struct task 
 	tg_cpu_times_locked(tg, &ct); /* every thread has left its share in the accumulators */
 	tg->utime_ns = ct.user_ns;
 	tg->stime_ns = ct.sys_ns;
+	k->dead_user_ns += ct.user_ns;
+	k->dead_sys_ns += ct.sys_ns;
 	timers_mark_dead_locked(tg);
 	tg->zombie = true;
 	tg->leader->state = TASK_ZOMBIE;

@@ -121,12 +121,23 @@ static int stat_show(struct kfs_node *n, struct task *t, struct sbuf *s)
 {
 	struct kernel *k = proc_kernel(n);
 	int ncpu = kfs_ncpus(), last;
-	uint64_t idle = uptime_ns(k) / (1000000000ull / USER_HZ);
+	uint64_t tick = 1000000000ull / USER_HZ, total = uptime_ns(k) / tick * (uint64_t)ncpu;
 	int threads = nr_threads(k, &last);
+	uint64_t user, sys, idle;
+	struct cpu_times ct;
 
-	sbuf_printf(s, "cpu  0 0 0 %llu 0 0 0 0 0 0\n", (unsigned long long)idle * ncpu);
+	/* The sandbox's own processes are all that ran on its CPUs; the rest is idle. */
+	kernel_cpu_times(k, &ct);
+	user = MIN(ct.user_ns / tick, total);
+	sys = MIN(ct.sys_ns / tick, total - user);
+	idle = total - user - sys;
+	sbuf_printf(s, "cpu  %llu 0 %llu %llu 0 0 0 0 0 0\n", (unsigned long long)user,
+		    (unsigned long long)sys, (unsigned long long)idle);
 	for (int i = 0; i < ncpu; i++)
-		sbuf_printf(s, "cpu%d 0 0 0 %llu 0 0 0 0 0 0\n", i, (unsigned long long)idle);
+		sbuf_printf(s, "cpu%d %llu 0 %llu %llu 0 0 0 0 0 0\n", i,
+			    (unsigned long long)(user / (uint64_t)ncpu),
+			    (unsigned long long)(sys / (uint64_t)ncpu),
+			    (unsigned long long)(idle / (uint64_t)ncpu));
 	sbuf_printf(s, "intr 0\nctxt 0\nbtime %llu\nprocesses %d\nprocs_running %d\n"
 		       "procs_blocked 0\nsoftirq 0 0 0 0 0 0 0 0 0 0 0\n",
 		    (unsigned long long)(k->boot_real_ns / 1000000000ull), last, MAX(threads, 1));
