@@ -92,6 +92,11 @@ for p in "${plats[@]}"; do
 	NATIVE_SETUP='mkdir -p @R@/mnt/t && mount -t tmpfs -o size=4m,mode=1777 tmpfs @R@/mnt/t' \
 		compare unix_stream_tmpfs "$p" /bin/unix_stream /mnt/t/unix_stream.sock
 
+	# inotify on a tmpfs (the rootfs case is in t_guest.sh).
+	BUNDLE_MOUNTS="[$(tmpfs_mount /mnt/t size=4m,mode=1777)]" \
+	NATIVE_SETUP='mkdir -p @R@/mnt/t && mount -t tmpfs -o size=4m,mode=1777 tmpfs @R@/mnt/t' \
+		compare inotify_tmpfs "$p" /bin/inotify /mnt/t/inotify.d
+
 	# A temp-file dance on the rootfs and on a tmpfs.
 	compare fs_tempfile_root "$p" /bin/fs_tempfile /tmp
 	BUNDLE_MOUNTS="[$(tmpfs_mount /mnt/t size=4m,mode=1777)]" \

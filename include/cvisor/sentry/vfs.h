@@ -9,7 +9,8 @@
  * a directory: a parent before its child, unrelated directories by address), then dentry
  * locks (parent before child), then filesystem-private locks.  vfs->mount_lock is never held
  * with another vfs lock.  Filesystems never take inode->lock themselves (the vfs holds it
- * around create/mkdir/mknod/symlink/link/unlink/rmdir/rename of the directory).
+ * around create/mkdir/mknod/symlink/link/unlink/rmdir/rename of the directory).  The
+ * fsnotify registry lock (fsnotify.h) comes after all of these.
  * File position: file->pos_lock.  No vfs lock is held while a task blocks.
  */
 #ifndef CV_SENTRY_VFS_H
@@ -39,6 +40,7 @@ struct path;
 struct pipe;
 struct epoll_links;
 struct file_lock_ctx;
+struct fsnotify_state;
 
 /* ---- ops tables ---------------------------------------------------------------------- */
 
@@ -240,6 +242,8 @@ struct vfs {
 	struct super_block *anon_sb; /* anon_inode_new's, created on first use */
 	struct super_block *memfd_sb; /* memfd_create's internal tmpfs, created on first use */
 	pthread_mutex_t rename_lock; /* serialises renames and dentry moves (see lock order) */
+	int fsnotify_marks; /* marks in place (atomic): the hooks' only cost without any */
+	struct fsnotify_state *fsnotify; /* the marks' registry (fsnotify.c), created on first use */
 };
 
 /* ---- lifecycle and refcounting ----------------------------------------------------------- */
@@ -416,17 +420,17 @@ void vfs_dentry_exchange(struct dentry *a, struct dentry *b);
 struct dentry *vfs_dentry_parent(struct dentry *d);
 
 /*
- * Attribute changes of ino, checked against c (NULL: no checks); mnt (may be NULL for
- * anonymous files) gives -EROFS.
+ * Attribute changes of ino, reached through p (its mount gives -EROFS, its dentry names the
+ * file to watchers; both NULL for anonymous files), checked against c (NULL: no checks).
  */
-int vfs_chmod(struct mount *mnt, struct inode *ino, const struct cred *c, uint32_t mode);
+int vfs_chmod(const struct path *p, struct inode *ino, const struct cred *c, uint32_t mode);
 /* uid/gid (uint32_t)-1 leave that id unchanged. */
-int vfs_chown(struct mount *mnt, struct inode *ino, const struct cred *c, uint32_t uid,
+int vfs_chown(const struct path *p, struct inode *ino, const struct cred *c, uint32_t uid,
 	      uint32_t gid);
 /* times NULL: both now.  Otherwise times->valid says which of ATTR_[AM]TIME(_NOW) apply. */
-int vfs_utimes(struct mount *mnt, struct inode *ino, const struct cred *c,
+int vfs_utimes(const struct path *p, struct inode *ino, const struct cred *c,
 	       const struct vfs_attr *times);
-int vfs_truncate(struct mount *mnt, struct inode *ino, const struct cred *c, int64_t size);
+int vfs_truncate(const struct path *p, struct inode *ino, const struct cred *c, int64_t size);
 /* The same on an open file (ftruncate: the file must be open for writing). */
 int vfs_ftruncate(struct file *f, int64_t size);
 int vfs_fallocate(struct file *f, int mode, int64_t off, int64_t len);
@@ -438,15 +442,15 @@ int vfs_sync(struct vfs *vfs);
 /* Attributes through the inode op (no checks); -EPERM when the filesystem has none. */
 int vfs_setattr(struct inode *ino, const struct vfs_attr *a);
 
-/* Extended attributes of ino, checked against c (mnt for -EROFS on changes).  Sizes and
- * -ERANGE as getxattr(2)/listxattr(2). */
+/* Extended attributes of ino, checked against c (p as for vfs_chmod: its mount for -EROFS
+ * on changes).  Sizes and -ERANGE as getxattr(2)/listxattr(2). */
 ssize_t vfs_getxattr(const struct cred *c, struct inode *ino, const char *name, void *buf,
 		     size_t n);
 ssize_t vfs_listxattr(struct inode *ino, char *buf, size_t n);
-int vfs_setxattr(struct mount *mnt, struct inode *ino, const struct cred *c, const char *name,
+int vfs_setxattr(const struct path *p, struct inode *ino, const struct cred *c, const char *name,
 		 const void *val, size_t n, int flags);
-int vfs_removexattr(struct mount *mnt, struct inode *ino, const struct cred *c,
-		   const char *name);
+int vfs_removexattr(const struct path *p, struct inode *ino, const struct cred *c,
+		    const char *name);
 
 /* Is c the owner of ino, or CAP_FOWNER? */
 bool vfs_owner_or_capable(const struct cred *c, const struct inode *ino);

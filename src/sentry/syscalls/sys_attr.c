@@ -21,24 +21,25 @@ static struct file *get_fd(struct task *t, int fd, bool allow_path)
 	return f;
 }
 
-/* An attribute change on (dirfd, path, AT_* flags): fn gets the mount and inode. */
+/* An attribute change on (dirfd, path, AT_* flags): fn gets the path and inode. */
 struct attr_op {
 	int kind; /* 0 chmod, 1 chown, 2 utimes */
 	uint32_t mode, uid, gid;
 	const struct vfs_attr *times;
 };
 
-static long apply(struct task *t, struct mount *mnt, struct inode *ino, const struct attr_op *op)
+static long apply(struct task *t, const struct path *p, struct inode *ino,
+		  const struct attr_op *op)
 {
 	if (!ino)
 		return -EBADF;
 	switch (op->kind) {
 	case 0:
-		return vfs_chmod(mnt, ino, t->cred, op->mode);
+		return vfs_chmod(p, ino, t->cred, op->mode);
 	case 1:
-		return vfs_chown(mnt, ino, t->cred, op->uid, op->gid);
+		return vfs_chown(p, ino, t->cred, op->uid, op->gid);
 	default:
-		return vfs_utimes(mnt, ino, t->cred, op->times);
+		return vfs_utimes(p, ino, t->cred, op->times);
 	}
 }
 
@@ -49,7 +50,7 @@ static long attr_fd(struct task *t, int fd, const struct attr_op *op, bool allow
 
 	if (!f)
 		return -EBADF;
-	r = apply(t, f->path.mnt, f->inode, op);
+	r = apply(t, &f->path, f->inode, op);
 	file_put(f);
 	return r;
 }
@@ -72,7 +73,7 @@ static long attr_at(struct task *t, int dirfd, uint64_t upath, int flags, int al
 		       &p);
 	if (r < 0)
 		return r;
-	r = apply(t, p.mnt, p.dentry->inode, op);
+	r = apply(t, &p, p.dentry->inode, op);
 	path_put(&p);
 	return r;
 }
@@ -241,7 +242,7 @@ SYSCALL(truncate)
 
 	if (r < 0)
 		return r;
-	r = vfs_truncate(p.mnt, p.dentry->inode, t->cred, (int64_t)ARG(1));
+	r = vfs_truncate(&p, p.dentry->inode, t->cred, (int64_t)ARG(1));
 	path_put(&p);
 	return r;
 }

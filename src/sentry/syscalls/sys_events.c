@@ -1,4 +1,5 @@
-/* Event file syscalls: eventfd, eventfd2, timerfd_*, signalfd, signalfd4. */
+/* Event file syscalls: eventfd, eventfd2, timerfd_*, signalfd, signalfd4, inotify_*. */
+#include "cvisor/abi/linux/inotify.h"
 #include "cvisor/sentry/event_files.h"
 #include "syscalls_internal.h"
 
@@ -110,4 +111,77 @@ SYSCALL(signalfd)
 SYSCALL(signalfd4)
 {
 	return do_signalfd4(t, IARG(0), ARG(1), ARG(2), IARG(3));
+}
+
+static long do_inotify_init1(struct task *t, int flags)
+{
+	if (flags & ~(LINUX_IN_CLOEXEC | LINUX_IN_NONBLOCK))
+		return -EINVAL;
+	return install(t, inotify_file_new(&t->k->vfs, t->cred->euid, (unsigned)flags),
+		       flags & LINUX_IN_CLOEXEC);
+}
+
+/* Implements Linux inotify_init(2). */
+SYSCALL(inotify_init)
+{
+	return do_inotify_init1(t, 0);
+}
+
+/* Implements Linux inotify_init1(2). */
+SYSCALL(inotify_init1)
+{
+	return do_inotify_init1(t, IARG(0));
+}
+
+/* Resolves path for a watch on f: an inotify file, then the path, then read access. */
+static long watch_target(struct task *t, struct file *f, uint64_t path, uint32_t mask,
+			 struct path *p)
+{
+	unsigned lookup = ((mask & LINUX_IN_DONT_FOLLOW) ? 0 : LOOKUP_FOLLOW) |
+			  ((mask & LINUX_IN_ONLYDIR) ? LOOKUP_DIRECTORY : 0);
+	long r;
+
+	if ((mask & LINUX_IN_MASK_ADD) && (mask & LINUX_IN_MASK_CREATE))
+		return -EINVAL;
+	if (!file_is_inotify(f))
+		return -EINVAL;
+	if ((r = at_resolve(t, AT_FDCWD_LINUX, path, lookup, p)) < 0)
+		return r;
+	if ((r = vfs_permission(t->cred, p->dentry->inode, MAY_READ)) < 0)
+		path_put(p);
+	return r;
+}
+
+/* Implements Linux inotify_add_watch(2). Deviations: only changes made inside the sandbox are
+ * reported (not a host process's behind its back); no IN_UNMOUNT. */
+SYSCALL(inotify_add_watch)
+{
+	uint32_t mask = (uint32_t)ARG(2);
+	struct file *f;
+	struct path p;
+	long r;
+
+	if ((mask & ~LINUX_IN_ALL_BITS) || !mask)
+		return -EINVAL;
+	if (!(f = fd_get(t->files, IARG(0))))
+		return -EBADF;
+	if ((r = watch_target(t, f, ARG(1), mask, &p)) == 0) {
+		r = inotify_watch_add(f, p.dentry->inode, mask);
+		path_put(&p);
+	}
+	file_put(f);
+	return r;
+}
+
+/* Implements Linux inotify_rm_watch(2). */
+SYSCALL(inotify_rm_watch)
+{
+	struct file *f = fd_get(t->files, IARG(0));
+	long r;
+
+	if (!f)
+		return -EBADF;
+	r = inotify_watch_rm(f, IARG(1));
+	file_put(f);
+	return r;
 }

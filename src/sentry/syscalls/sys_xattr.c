@@ -15,7 +15,7 @@
 struct xtarget {
 	struct path p;
 	struct file *f;
-	struct mount *mnt;
+	const struct path *at; /* &p or the file's path */
 	struct inode *ino;
 };
 
@@ -34,14 +34,14 @@ static long target_get(struct task *t, uint64_t upath, int fd, bool follow, stru
 				file_put(x->f);
 			return -EBADF;
 		}
-		x->mnt = x->f->path.mnt;
+		x->at = &x->f->path;
 		x->ino = x->f->inode;
 		return 0;
 	}
 	r = at_resolve(t, AT_FDCWD_LINUX, upath, follow ? LOOKUP_FOLLOW : 0, &x->p);
 	if (r < 0)
 		return r;
-	x->mnt = x->p.mnt;
+	x->at = &x->p;
 	x->ino = x->p.dentry->inode;
 	return 0;
 }
@@ -84,7 +84,7 @@ static long do_setxattr(struct task *t, uint64_t upath, int fd, bool follow, con
 	if (n && copy_in_all(t, ARG(2), val, n) < 0)
 		r = -EFAULT;
 	else if ((r = target_get(t, upath, fd, follow, &x)) == 0) {
-		r = vfs_setxattr(x.mnt, x.ino, t->cred, name, val, n, IARG(4));
+		r = vfs_setxattr(x.at, x.ino, t->cred, name, val, n, IARG(4));
 		target_put(&x);
 	}
 	free(val);
@@ -196,7 +196,7 @@ static long do_removexattr(struct task *t, uint64_t upath, int fd, bool follow, 
 	if ((r = copy_name(t, uname, name)) < 0)
 		return r;
 	if ((r = target_get(t, upath, fd, follow, &x)) == 0) {
-		r = vfs_removexattr(x.mnt, x.ino, t->cred, name);
+		r = vfs_removexattr(x.at, x.ino, t->cred, name);
 		target_put(&x);
 	}
 	return r;

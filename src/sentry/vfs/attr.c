@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "cvisor/sentry/fsnotify.h"
 #include "cvisor/sentry/kernel.h"
 #include "cvisor/sentry/vfs.h"
 
@@ -46,17 +47,27 @@ int vfs_setattr(struct inode *ino, const struct vfs_attr *a)
 	return ino->ops->setattr(ino, a);
 }
 
-static int check_rofs(const struct mount *mnt)
+static int check_rofs(const struct path *p)
 {
-	return mnt && (mnt->flags & MNT_RDONLY) ? -EROFS : 0;
+	return p->mnt && (p->mnt->flags & MNT_RDONLY) ? -EROFS : 0;
 }
 
-int vfs_chmod(struct mount *mnt, struct inode *ino, const struct cred *c, uint32_t mode)
+/* Applies a through p (checks done) and tells watchers. */
+static int change(const struct path *p, struct inode *ino, const struct vfs_attr *a)
+{
+	int r = vfs_setattr(ino, a);
+
+	if (r == 0)
+		fsnotify_change(p->dentry, ino, a->valid);
+	return r;
+}
+
+int vfs_chmod(const struct path *p, struct inode *ino, const struct cred *c, uint32_t mode)
 {
 	struct vfs_attr a = {.valid = ATTR_MODE, .mode = mode & 07777};
 	int r;
 
-	if ((r = check_rofs(mnt)) < 0)
+	if ((r = check_rofs(p)) < 0)
 		return r;
 	if (ftype(ino) == S_IFLNK_)
 		return -EOPNOTSUPP;
@@ -64,10 +75,10 @@ int vfs_chmod(struct mount *mnt, struct inode *ino, const struct cred *c, uint32
 		return -EPERM;
 	if (c && !cred_in_group(c, ino->gid) && !cred_capable(c, CAP_FSETID_))
 		a.mode &= ~(uint32_t)S_ISGID_;
-	return vfs_setattr(ino, &a);
+	return change(p, ino, &a);
 }
 
-int vfs_chown(struct mount *mnt, struct inode *ino, const struct cred *c, uint32_t uid,
+int vfs_chown(const struct path *p, struct inode *ino, const struct cred *c, uint32_t uid,
 	      uint32_t gid)
 {
 	struct vfs_attr a = {0};
@@ -75,7 +86,7 @@ int vfs_chown(struct mount *mnt, struct inode *ino, const struct cred *c, uint32
 	bool new_gid = gid != (uint32_t)-1 && gid != ino->gid;
 	int r;
 
-	if ((r = check_rofs(mnt)) < 0)
+	if ((r = check_rofs(p)) < 0)
 		return r;
 	if (c && !cred_capable(c, CAP_CHOWN_)) {
 		if (new_uid)
@@ -99,10 +110,10 @@ int vfs_chown(struct mount *mnt, struct inode *ino, const struct cred *c, uint32
 		if (ino->mode & S_IXGRP_)
 			a.mode &= ~(uint32_t)S_ISGID_;
 	}
-	return a.valid ? vfs_setattr(ino, &a) : 0;
+	return a.valid ? change(p, ino, &a) : 0;
 }
 
-int vfs_utimes(struct mount *mnt, struct inode *ino, const struct cred *c,
+int vfs_utimes(const struct path *p, struct inode *ino, const struct cred *c,
 	       const struct vfs_attr *times)
 {
 	struct vfs_attr a = {.valid = ATTR_ATIME_NOW | ATTR_MTIME_NOW};
@@ -112,7 +123,7 @@ int vfs_utimes(struct mount *mnt, struct inode *ino, const struct cred *c,
 		a = *times;
 	if (!(a.valid & (ATTR_ATIME | ATTR_MTIME | ATTR_ATIME_NOW | ATTR_MTIME_NOW)))
 		return 0; /* both UTIME_OMIT */
-	if ((r = check_rofs(mnt)) < 0)
+	if ((r = check_rofs(p)) < 0)
 		return r;
 	if (!vfs_owner_or_capable(c, ino)) {
 		/* Explicit times need ownership; "now" is enough with write access. */
@@ -121,10 +132,10 @@ int vfs_utimes(struct mount *mnt, struct inode *ino, const struct cred *c,
 		if ((r = vfs_permission(c, ino, MAY_WRITE)) < 0)
 			return r;
 	}
-	return vfs_setattr(ino, &a);
+	return change(p, ino, &a);
 }
 
-int vfs_truncate(struct mount *mnt, struct inode *ino, const struct cred *c, int64_t size)
+int vfs_truncate(const struct path *p, struct inode *ino, const struct cred *c, int64_t size)
 {
 	struct vfs_attr a = {.valid = ATTR_SIZE, .size = (uint64_t)size};
 	int r;
@@ -135,25 +146,31 @@ int vfs_truncate(struct mount *mnt, struct inode *ino, const struct cred *c, int
 		return -EISDIR;
 	if (ftype(ino) != S_IFREG_)
 		return -EINVAL;
-	if ((r = check_rofs(mnt)) < 0 || (r = vfs_permission(c, ino, MAY_WRITE)) < 0)
+	if ((r = check_rofs(p)) < 0 || (r = vfs_permission(c, ino, MAY_WRITE)) < 0)
 		return r;
-	return vfs_setattr(ino, &a);
+	return change(p, ino, &a);
 }
 
 int vfs_ftruncate(struct file *f, int64_t size)
 {
 	struct vfs_attr a = {.valid = ATTR_SIZE, .size = (uint64_t)size};
+	int r;
 
 	if (size < 0 || !f->inode || ftype(f->inode) != S_IFREG_ || !writable(f))
 		return -EINVAL;
 	if (f->ops && f->ops->truncate)
-		return f->ops->truncate(f, (uint64_t)size);
-	return vfs_setattr(f->inode, &a);
+		r = f->ops->truncate(f, (uint64_t)size);
+	else
+		r = vfs_setattr(f->inode, &a);
+	if (r == 0)
+		fsnotify_change(f->path.dentry, f->inode, ATTR_SIZE);
+	return r;
 }
 
 int vfs_fallocate(struct file *f, int mode, int64_t off, int64_t len)
 {
 	uint32_t type = f->inode ? ftype(f->inode) : 0;
+	int r;
 
 	if (off < 0 || len <= 0)
 		return -EINVAL;
@@ -173,7 +190,9 @@ int vfs_fallocate(struct file *f, int mode, int64_t off, int64_t len)
 		return -EFBIG;
 	if (!f->ops || !f->ops->fallocate)
 		return -EOPNOTSUPP;
-	return f->ops->fallocate(f, mode, off, len);
+	if ((r = f->ops->fallocate(f, mode, off, len)) == 0)
+		fsnotify_modify(f);
+	return r;
 }
 
 int vfs_fsync(struct file *f, bool datasync)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cvisor/err.h"
+#include "cvisor/sentry/fsnotify.h"
 #include "cvisor/sentry/vfs.h"
 
 static struct dentry *dentry_alloc(const char *name, struct dentry *parent, struct inode *ino)
@@ -173,6 +174,7 @@ void dentry_put(struct dentry *d)
 		if (d->in_lru)
 			lru_del(d);
 		pthread_mutex_unlock(&lru_lock);
+		fsnotify_dentry_dead(d);
 		dentry_free(d);
 		return;
 	}

@@ -5,6 +5,7 @@
 
 #include "cvisor/err.h"
 #include "cvisor/sentry/filelock.h"
+#include "cvisor/sentry/fsnotify.h"
 #include "cvisor/sentry/mm.h"
 #include "cvisor/sentry/poll.h"
 #include "cvisor/sentry/vfs.h"
@@ -76,6 +77,7 @@ void file_put(struct file *f)
 		return;
 	if (f->inode && f->inode->locks)
 		file_lock_release_file(f);
+	fsnotify_close(f);
 	if (f->epoll_links)
 		epoll_file_release(f); /* before release: epolls may be polling f right now */
 	if (f->ops && f->ops->release)
@@ -125,6 +127,8 @@ ssize_t vfs_read(struct file *f, struct task *t, void *buf, size_t n)
 	r = f->ops->read(f, t, buf, n, &f->pos);
 	if (lock)
 		pthread_mutex_unlock(&f->pos_lock);
+	if (r > 0)
+		fsnotify_access(f);
 	return r;
 }
 
@@ -142,11 +146,15 @@ ssize_t vfs_write(struct file *f, struct task *t, const void *buf, size_t n)
 	r = f->ops->write(f, t, buf, n, &f->pos);
 	if (lock)
 		pthread_mutex_unlock(&f->pos_lock);
+	if (r > 0)
+		fsnotify_modify(f);
 	return r;
 }
 
 ssize_t vfs_pread(struct file *f, struct task *t, void *buf, size_t n, int64_t off)
 {
+	ssize_t r;
+
 	if (!readable(f))
 		return -EBADF;
 	if (off < 0)
@@ -155,11 +163,15 @@ ssize_t vfs_pread(struct file *f, struct task *t, void *buf, size_t n, int64_t o
 		return -EINVAL;
 	if (!f->ops->llseek)
 		return -ESPIPE;
-	return f->ops->read(f, t, buf, n, &off);
+	if ((r = f->ops->read(f, t, buf, n, &off)) > 0)
+		fsnotify_access(f);
+	return r;
 }
 
 ssize_t vfs_pwrite(struct file *f, struct task *t, const void *buf, size_t n, int64_t off)
 {
+	ssize_t r;
+
 	if (!writable(f))
 		return -EBADF;
 	if (off < 0)
@@ -168,7 +180,9 @@ ssize_t vfs_pwrite(struct file *f, struct task *t, const void *buf, size_t n, in
 		return -EINVAL;
 	if (!f->ops->llseek)
 		return -ESPIPE;
-	return f->ops->write(f, t, buf, n, &off);
+	if ((r = f->ops->write(f, t, buf, n, &off)) > 0)
+		fsnotify_modify(f);
+	return r;
 }
 
 int64_t vfs_llseek(struct file *f, int64_t off, int whence)
@@ -243,6 +257,9 @@ int vfs_iterate(struct file *f, dir_emit_fn emit, void *ctx)
 	pthread_mutex_lock(&f->pos_lock);
 	r = f->ops->iterate(f, &f->pos, emit, ctx);
 	pthread_mutex_unlock(&f->pos_lock);
+	/* Every getdents of a directory still linked, as Linux's iterate_dir. */
+	if (!f->path.dentry || !__atomic_load_n(&f->path.dentry->dead, __ATOMIC_ACQUIRE))
+		fsnotify_access(f);
 	return r;
 }
 

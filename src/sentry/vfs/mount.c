@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cvisor/err.h"
+#include "cvisor/sentry/fsnotify.h"
 #include "cvisor/sentry/vfs.h"
 
 int vfs_init(struct vfs *vfs, struct memfile *mf)
@@ -34,6 +35,7 @@ void vfs_destroy(struct vfs *vfs)
 		m = next;
 	}
 	vfs->mounts = vfs->root = NULL;
+	fsnotify_destroy(vfs);
 }
 
 void mount_get(struct mount *m)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cvisor/err.h"
+#include "cvisor/sentry/fsnotify.h"
 #include "cvisor/sentry/kernel.h"
 #include "namei_internal.h"
 
@@ -163,6 +164,7 @@ static int do_create(const struct walk_ctx *w, const char *name, const struct cr
 		r = (int)PTR_ERR(ino);
 		goto out;
 	}
+	fsnotify_create(op.di, op.last, ino);
 	d = vfs_dentry_add(op.dir.dentry, op.last, ino);
 	if (IS_ERR(d))
 		r = (int)PTR_ERR(d);
@@ -266,6 +268,7 @@ int vfs_link(const struct path *old, const struct walk_ctx *nw, const char *name
 	}
 	if ((r = op.di->ops->link(op.di, op.last, src)) < 0)
 		goto out;
+	fsnotify_link(op.di, op.last, src);
 	inode_get(src);
 	d = vfs_dentry_add(op.dir.dentry, op.last, src);
 	if (IS_ERR(d))
@@ -316,8 +319,10 @@ static int do_remove(const struct walk_ctx *w, const char *name, bool isdir)
 		if (isdir)
 			pthread_mutex_lock(&vi->lock); /* no creation in it meanwhile */
 		r = isdir ? op.di->ops->rmdir(op.di, op.last, vi) : op.di->ops->unlink(op.di, op.last, vi);
-		if (r == 0)
+		if (r == 0) {
 			vfs_dentry_drop(d);
+			fsnotify_remove(op.di, op.last, d);
+		}
 		if (isdir)
 			pthread_mutex_unlock(&vi->lock);
 	}

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cvisor/err.h"
+#include "cvisor/sentry/fsnotify.h"
 #include "cvisor/sentry/kernel.h"
 #include "cvisor/sentry/vfs.h"
 
@@ -49,6 +50,7 @@ int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct 
 {
 	struct inode *ino = p->dentry->inode;
 	uint32_t type = ino->mode & S_IFMT_;
+	bool truncated = false;
 	struct file *f;
 	int r;
 
@@ -77,15 +79,21 @@ int vfs_open_path(const struct path *p, int flags, const struct cred *c, struct 
 
 		if ((r = ino->ops->setattr(ino, &a)) < 0)
 			return r;
+		truncated = true;
 	}
 	f = file_new(p, ino, NULL, (unsigned)flags & ~(O_CREAT_ | O_EXCL_ | O_NOCTTY_ | O_TRUNC_ | O_CLOEXEC_));
 	if (IS_ERR(f))
 		return (int)PTR_ERR(f);
 	if (ino->ops->open && (r = ino->ops->open(ino, f, flags, t)) < 0) {
 		f->ops = NULL;
+		f->flags |= O_PATH_; /* never opened: no close event */
 		file_put(f);
 		return r;
 	}
+	/* Linux reports the open, then the truncation. */
+	fsnotify_open(f);
+	if (truncated)
+		fsnotify_change(p->dentry, ino, ATTR_SIZE);
 	*out = f;
 	return 0;
 }
@@ -179,6 +187,7 @@ static int open_create(const struct walk_ctx *w, const char *name, int flags, ui
 		r = (int)PTR_ERR(ino);
 		goto out;
 	}
+	fsnotify_create(di, last, ino);
 	d = vfs_dentry_add(dir.dentry, last, ino);
 	if (IS_ERR(d)) {
 		r = (int)PTR_ERR(d);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cvisor/err.h"
+#include "cvisor/sentry/fsnotify.h"
 #include "cvisor/sentry/kernel.h"
 #include "namei_internal.h"
 
@@ -153,6 +154,8 @@ static int do_fs_rename(struct rename_ctx *c)
 				vfs_dentry_drop(c->victim);
 			vfs_dentry_move(c->old, c->nd.dentry, c->nlast);
 		}
+		fsnotify_rename(c->oi, c->olast, c->ni, c->nlast, c->old, c->victim,
+				c->flags & VFS_RENAME_EXCHANGE);
 	}
 	if (lock_victim)
 		pthread_mutex_unlock(&vi->lock);

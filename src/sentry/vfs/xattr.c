@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "cvisor/sentry/fsnotify.h"
 #include "cvisor/sentry/kernel.h"
 #include "cvisor/sentry/vfs.h"
 
@@ -63,30 +64,34 @@ ssize_t vfs_listxattr(struct inode *ino, char *buf, size_t n)
 	return ino->ops->listxattr(ino, buf, n);
 }
 
-int vfs_setxattr(struct mount *mnt, struct inode *ino, const struct cred *c, const char *name,
+int vfs_setxattr(const struct path *p, struct inode *ino, const struct cred *c, const char *name,
 		 const void *val, size_t n, int flags)
 {
 	int r;
 
-	if (mnt && (mnt->flags & MNT_RDONLY))
+	if (p->mnt && (p->mnt->flags & MNT_RDONLY))
 		return -EROFS;
 	if ((r = xattr_permission(c, ino, name, MAY_WRITE)) < 0)
 		return r;
 	if (!ino->ops || !ino->ops->setxattr)
 		return -EOPNOTSUPP;
-	return ino->ops->setxattr(ino, name, val, n, flags);
+	if ((r = ino->ops->setxattr(ino, name, val, n, flags)) == 0)
+		fsnotify_xattr(p->dentry, ino);
+	return r;
 }
 
-int vfs_removexattr(struct mount *mnt, struct inode *ino, const struct cred *c,
+int vfs_removexattr(const struct path *p, struct inode *ino, const struct cred *c,
 		    const char *name)
 {
 	int r;
 
-	if (mnt && (mnt->flags & MNT_RDONLY))
+	if (p->mnt && (p->mnt->flags & MNT_RDONLY))
 		return -EROFS;
 	if ((r = xattr_permission(c, ino, name, MAY_WRITE)) < 0)
 		return r;
 	if (!ino->ops || !ino->ops->removexattr)
 		return -EOPNOTSUPP;
-	return ino->ops->removexattr(ino, name);
+	if ((r = ino->ops->removexattr(ino, name)) == 0)
+		fsnotify_xattr(p->dentry, ino);
+	return r;
 }
