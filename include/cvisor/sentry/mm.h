@@ -279,6 +279,10 @@ struct mm {
 	uint64_t stack_limit;        /* RLIMIT_STACK in bytes */
 	struct file *exe;            /* one reference, or NULL */
 	uint64_t faults;             /* statistics */
+	/* Anonymous fault-around (fault.c): where the last run ended and its length in pages;
+	 * a fault right there is a sequential touch and doubles the next run. */
+	uint64_t anon_run_end;
+	size_t anon_run_pages;
 };
 
 /* A new empty mm with a fresh platform address space; ERR_PTR on error. */
