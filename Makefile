@@ -1,6 +1,6 @@
 # cvisor: one top-level GNU Makefile with per-directory fragments (*.mk).
 # Targets: all (build/cvisor), test, check (unit), check-integration, check-e2e,
-#          demo, bench, format-check, check-headers, clean.  V=1 for verbose.
+#          demo, bench, check-headers (also part of check), clean.  V=1 for verbose.
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
@@ -86,15 +86,12 @@ test:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory check check-integration check-e2e
 
-format-check:
-	$(Q)clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
-
 check-headers:
-	$(Q)tools/check-headers.sh
+	$(Q)BUILD=$(BUILD) tools/check-headers.sh
 
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps test check check-integration check-e2e demo bench format-check check-headers clean
+.PHONY: all deps test check check-integration check-e2e demo bench check-headers clean
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

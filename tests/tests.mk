@@ -30,6 +30,7 @@ guest-programs: $(GUEST_BINS)
 check: $(UNIT_BINS) $(BUILD)/gen-docs
 	$(Q)tests/unit/run.sh $(UNIT_BINS)
 	$(Q)tools/check-docs.sh $(BUILD)/gen-docs
+	$(Q)BUILD=$(BUILD) tools/check-headers.sh
 
 check-integration: $(BUILD)/cvisor $(GUEST_BINS)
 	$(Q)BUILD=$(BUILD) tests/integration/run.sh
