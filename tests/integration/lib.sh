@@ -114,7 +114,8 @@ run_cvisor() {
 	shift 2
 	id="t$$-$RANDOM"
 	make_bundle "$WORK/bundle-$id" "$@"
-	timeout -k 5 "$TIMEOUT" "$CVISOR" --root "$STATE_ROOT" --platform="$plat" run --bundle "$WORK/bundle-$id" "$id" \
+	# CVISOR_FLAGS: more global flags (word-split), e.g. "--strace --debug-log FILE".
+	timeout -k 5 "$TIMEOUT" "$CVISOR" --root "$STATE_ROOT" ${CVISOR_FLAGS:-} --platform="$plat" run --bundle "$WORK/bundle-$id" "$id" \
 		>"$out" 2>"$out.err" </dev/null
 	rc=$?
 	"$CVISOR" --root "$STATE_ROOT" delete --force "$id" >/dev/null 2>&1

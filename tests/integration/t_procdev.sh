@@ -57,5 +57,19 @@ for p in "${plats[@]}"; do
 	compare devices "$p" /bin/devices mounted
 	compare pty "$p" /bin/pty mounted
 	compare busybox_ps "$p" /bin/sh -c 'sleep 5 & sleep 0.3; ps -o stat,args; kill $!'
+
+	# The vDSO serves the clocks from the program's first instruction: no clock syscall in the
+	# sentry's trace but the guest's own raw ones (one clock_gettime per clock, gettimeofday,
+	# time), while its output matches the native run's.
+	log="$WORK/vdso_clock.$p.strace"
+	rm -f "$log"
+	CVISOR_FLAGS="--strace --debug-log $log" compare vdso_clock "$p" /bin/vdso_clock
+	n=$(grep -cE '\] (clock_gettime|gettimeofday|time)\(' "$log" 2>/dev/null)
+	if grep -q 'exit_group' "$log" 2>/dev/null && [ "$n" = 5 ]; then
+		ok "vdso_clock [$p]: only the 5 raw clock syscalls trapped"
+	else
+		not_ok "vdso_clock [$p]: ${n:-no} clock syscalls in the trace, 5 expected (raw ones only)"
+		grep -E '\] (clock_gettime|gettimeofday|time)\(' "$log" 2>/dev/null | head -5 | sed 's/^/#   /'
+	fi
 done
 tap_end
