@@ -85,12 +85,18 @@ PY
 	cleanup "$id"
 }
 
+# The host's /tmp, less what this test suite's own runs may create meanwhile (unit tests and
+# tools run concurrently on a shared machine: cvisor-*, cv-test-*, mktemp's tmp.XXXXXXXXXX).
+tmp_names() {
+	ls -A /tmp | grep -vE '^(cvisor-|cv-test-|tmp\.[A-Za-z0-9]{10}$)'
+}
+
 hostile() { # plat
 	local id="h$$-$RANDOM" canary sentinel out
 	canary=$(mktemp /tmp/cvisor-canary.XXXXXX)
 	echo "CANARY-$RANDOM$RANDOM" >"$canary"
 	touch -d '2000-01-01' "$canary"
-	ls -A /tmp | grep -v cvisor-canary >"$WORK/tmp-before.$1"
+	tmp_names >"$WORK/tmp-before.$1"
 	sleep 600 &
 	sentinel=$!
 	out="$WORK/hostile.$1"
@@ -112,7 +118,7 @@ hostile() { # plat
 		not_ok "hostile [$1]: the host canary was read"
 	fi
 	# Names that appeared (others on a shared machine may remove theirs meanwhile).
-	ls -A /tmp | grep -v cvisor-canary >"$WORK/tmp-after.$1"
+	tmp_names >"$WORK/tmp-after.$1"
 	added=$(diff "$WORK/tmp-before.$1" "$WORK/tmp-after.$1" | sed -n 's/^> //p' | head -5 | tr '\n' ' ')
 	if [ -z "$added" ]; then
 		ok "hostile [$1]: nothing appeared in the host's /tmp"

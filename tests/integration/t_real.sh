@@ -84,7 +84,8 @@ cases() { # runner...: every real-program case
 	"$@" python_inotify /usr/bin/python3 /real/python_inotify.py
 	"$@" tail_follow /usr/bin/bash /real/tail_follow.sh
 	"$@" perl /usr/bin/bash /real/perl_oneliners.sh
-	"$@" ps /usr/bin/bash -c 'sleep 1 & sleep 0.2; ps -eo comm | sort; wait'
+	# ps writes to a file, not a pipe: a pipeline's other side may not have exec'd yet.
+	"$@" ps /usr/bin/bash -c 'sleep 1 & sleep 0.2; ps -eo comm >/tmp/ps.out; sort /tmp/ps.out; wait'
 }
 
 # procps top and free read /proc/meminfo, /proc/stat, /proc/<pid>/stat...: the figures differ
