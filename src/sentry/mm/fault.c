@@ -236,6 +236,36 @@ static int map_around(struct mm *mm, struct vma *v, uint64_t page)
 	return mm_map_ptes(mm, v, lo, (hi - lo) / PAGE_SIZE);
 }
 
+/*
+ * File fault-around: the absent object pages of v in the faulting page's aligned window (within
+ * v, stopping at the object's end) are made present read-only, then the window is mapped, so
+ * a program running a library's code or reading a mapped file faults once per window instead
+ * of once per page.  Pages of the page cache cost no memory of their own; a write to one of a
+ * private mapping still faults and copies it.  Writable shared mappings are left alone: a page
+ * handed to them counts as dirty.
+ */
+static int map_around_file(struct mm *mm, struct vma *v, uint64_t page)
+{
+	uint64_t win = FAULT_AROUND_PAGES * PAGE_SIZE, base = ALIGN_DOWN(page, win);
+	uint64_t lo = MAX(base, v->start), hi = MIN(base + win, v->end);
+	uint64_t *pte;
+	bool changed;
+
+	if ((v->flags & VMA_SHARED) && (v->prot & PROT_WRITE))
+		return map_around(mm, v, page);
+	for (uint64_t a = lo; a < hi; a += PAGE_SIZE) {
+		if (a == page || ((pte = pt_slot(&mm->pt, a, false)) && *pte))
+			continue;
+		if (mm_resolve_page(mm, v, a, false, &pte, &changed) < 0) {
+			if (a > page)
+				hi = a; /* past the object's end */
+			else
+				lo = a + PAGE_SIZE;
+		}
+	}
+	return mm_map_ptes(mm, v, lo, (hi - lo) / PAGE_SIZE);
+}
+
 /* Decides what an access of unknown type on an already mapped page must have been. */
 static int infer_access(const struct vma *v, uint64_t pte, unsigned *access)
 {
@@ -303,7 +333,7 @@ static int fault_locked(struct mm *mm, uint64_t addr, unsigned access, bool repe
 		return r;
 	if (changed)
 		*pte &= ~PTE_MAPPED;
-	return map_around(mm, v, page);
+	return v->obj ? map_around_file(mm, v, page) : map_around(mm, v, page);
 }
 
 int mm_handle_fault(struct mm *mm, uint64_t addr, unsigned access, bool repeated)
