@@ -1,7 +1,8 @@
 /*
- * Unit tests of anonymous fault-around (src/sentry/mm/fault.c) on a fake platform that records
- * map_file calls: filling a buffer in order costs a logarithmic number of faults, while
- * scattered touches get the fixed 16-page run and allocate no more.
+ * Unit tests of fault-around (src/sentry/mm/fault.c) on a fake platform that records map_file
+ * calls: filling an anonymous buffer in order costs a logarithmic number of faults, while
+ * scattered touches get the fixed 16-page run and allocate no more; a fault in a file mapping
+ * brings in its 16-page window (not past the object's end), except in a writable shared one.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -152,12 +153,123 @@ static void test_bounded_by_vma(void **state)
 	assert_int_equal(mapped_bytes, len);
 }
 
+/* A file-like object of npages pages in the memory file; counts get_page calls. */
+struct fake_obj {
+	struct mem_object obj;
+	struct memfile *mf;
+	uint64_t off;
+	size_t npages;
+	int gets, write_gets;
+};
+
+/* Outlives the test body: the mm (torn down later) still holds it. */
+static struct fake_obj the_obj;
+
+static int obj_get_page(struct mem_object *o, uint64_t pgoff, bool write, uint64_t *off)
+{
+	struct fake_obj *f = (struct fake_obj *)o;
+
+	if (pgoff >= f->npages)
+		return -EIO;
+	f->gets++;
+	f->write_gets += write;
+	*off = f->off + pgoff * PAGE_SIZE;
+	memfile_get(f->mf, *off, 1);
+	return 0;
+}
+
+static uint64_t obj_size(struct mem_object *o)
+{
+	return ((struct fake_obj *)o)->npages * PAGE_SIZE;
+}
+
+static void obj_ref(struct mem_object *o)
+{
+}
+
+static const struct mem_object_ops obj_ops = {
+	.get_page = obj_get_page, .size = obj_size, .get = obj_ref, .put = obj_ref};
+
+static uint64_t map_obj(struct fixture *f, struct fake_obj *o, size_t npages, size_t vma_pages,
+			int prot, unsigned flags)
+{
+	size_t got;
+	int64_t off = memfile_alloc(&f->mf, npages, &got);
+	struct mm_map_req r = {.len = vma_pages * PAGE_SIZE, .prot = prot,
+			       .max_prot = PROT_READ | PROT_WRITE | PROT_EXEC, .flags = flags,
+			       .obj = &o->obj};
+	int64_t a;
+
+	assert_true(off >= 0 && got == npages);
+	*o = (struct fake_obj){.obj.ops = &obj_ops, .mf = &f->mf, .off = (uint64_t)off,
+			       .npages = npages};
+	a = mm_map(f->mm, &r);
+	assert_true(a > 0);
+	return (uint64_t)a;
+}
+
+static size_t present(struct fixture *f, uint64_t va, size_t npages)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < npages; i++) {
+		uint64_t *pte = pt_slot(&f->mm->pt, va + i * PAGE_SIZE, false);
+
+		n += pte && (*pte & PTE_PRESENT);
+	}
+	return n;
+}
+
+/* One read fault brings in the aligned 16-page window around it, mapped. */
+static void test_file_window(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_obj *op = &the_obj;
+	uint64_t buf = map_obj(f, op, 64, 64, PROT_READ | PROT_EXEC, 0);
+
+	assert_int_equal(mm_handle_fault(f->mm, buf + 20 * PAGE_SIZE, ACCESS_READ, false), 0);
+	assert_int_equal(present(f, buf, 64), 16);
+	assert_int_equal(present(f, buf + 16 * PAGE_SIZE, 16), 16);
+	assert_int_equal(op->gets, 16);
+	assert_int_equal(mapped_bytes, 16 * PAGE_SIZE);
+	/* The rest of the window is there: no further fault for it (the host would not trap). */
+	assert_int_equal(f->mm->faults, 1);
+}
+
+/* A window reaching past the object's end stops there (those pages would be SIGBUS). */
+static void test_file_window_eof(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_obj *op = &the_obj;
+	uint64_t buf = map_obj(f, op, 20, 32, PROT_READ, 0);
+
+	assert_int_equal(mm_handle_fault(f->mm, buf + 17 * PAGE_SIZE, 0, false), 0);
+	assert_int_equal(present(f, buf + 16 * PAGE_SIZE, 16), 4);
+	assert_int_equal(mapped_bytes, 4 * PAGE_SIZE);
+	assert_int_equal(mm_handle_fault(f->mm, buf + 25 * PAGE_SIZE, 0, false), -EIO);
+}
+
+/* A writable shared mapping takes only the faulting page: pages handed to it count as dirty. */
+static void test_file_shared_writable(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_obj *op = &the_obj;
+	uint64_t buf = map_obj(f, op, 64, 64, PROT_READ | PROT_WRITE, MM_SHARED);
+
+	assert_int_equal(mm_handle_fault(f->mm, buf + 3 * PAGE_SIZE, ACCESS_READ, false), 0);
+	assert_int_equal(present(f, buf, 64), 1);
+	assert_int_equal(op->write_gets, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_sequential_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scattered_stays_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_by_vma, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_window_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_shared_writable, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
