@@ -197,6 +197,7 @@ void ptrace_release_address_space(struct address_space *as)
 {
 	struct ptrace_as *pas = to_pas(as);
 	struct ptrace_platform *pp = pas->pp;
+	struct ptrace_tls *me = pthread_getspecific(pp->tls_key);
 	struct plist *pos, *tmp;
 
 	pthread_mutex_lock(&pp->lock);
@@ -205,12 +206,17 @@ void ptrace_release_address_space(struct address_space *as)
 
 	pthread_mutex_lock(&pas->lock);
 	kill(pas->pid, SIGKILL);
-	/* Traced threads first: the leader is not reported before its group is empty. */
+	/* Traced threads first: the leader is not reported before its group is empty.  Another
+	 * sentry thread's tracee may lose its tracer meanwhile (that thread exiting): polled. */
 	plist_for_each_safe (pos, tmp, &pas->threads) {
 		struct stub_thread *t = container_of(pos, struct stub_thread, link);
 
-		if (!t->reaped)
+		if (t->reaped)
+			;
+		else if (me && t->owner == me)
 			tracee_reap(t->tid);
+		else
+			tracee_reap_foreign(t->tid);
 		plist_del(&t->link);
 		free(t);
 	}

@@ -211,8 +211,16 @@ void stub_master_child(const struct master_args *a) __noreturn;
  * is parked for good and a second thread, the spawner, serves the clone injections.
  */
 int tracee_wait(pid_t tid, int *status);
-/* Waits until tid has exited and is reaped (or was reaped by someone else). */
+/* Waits until tid has exited and is reaped (or was reaped by someone else).  Only for a tid
+ * the caller traces, or one no other thread traces: see tracee_reap_foreign(). */
 void tracee_reap(pid_t tid);
+/*
+ * The same for a killed stub thread that another sentry thread may trace.  That tracer may
+ * exit meanwhile: tid is then detached, and an untraced thread reaps itself without waking
+ * anyone waiting for it, so a blocking wait4 begun while it was traced would sleep forever.
+ * This one polls (WNOHANG, with short sleeps) until tid is reaped or gone.
+ */
+void tracee_reap_foreign(pid_t tid);
 /* PTRACE_SEIZE + PTRACE_INTERRUPT: tid is stopped and traced by the caller on success. */
 int tracee_seize(pid_t tid, unsigned long options);
 int tracee_detach(pid_t tid);

@@ -10,6 +10,7 @@
 #include <sys/ptrace.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cvisor/err.h"
 #include "ptrace_internal.h"
@@ -44,6 +45,25 @@ void tracee_reap(pid_t tid)
 	/* Stops still queued for a dying tracee are skipped; the caller has killed it. */
 	while (tracee_wait(tid, &status) == 0)
 		;
+}
+
+void tracee_reap_foreign(pid_t tid)
+{
+	unsigned us = 10;
+	int status;
+
+	for (;;) {
+		pid_t r = waitpid(tid, &status, __WALL | WNOHANG);
+
+		if (r == tid && WIFSTOPPED(status))
+			continue; /* a stop still queued for the dying thread */
+		if (r == tid || (r < 0 && errno != EINTR))
+			return; /* reaped, or ECHILD: gone */
+		if (r == 0) {
+			usleep(us);
+			us = MIN(us * 2, 1000u);
+		}
+	}
 }
 
 int tracee_getregs(pid_t tid, struct cpu_regs *r)
