@@ -220,20 +220,35 @@ static size_t present(struct fixture *f, uint64_t va, size_t npages)
 	return n;
 }
 
-/* One read fault brings in the aligned 16-page window around it, mapped. */
+/* One read fault brings in the aligned window around it, mapped: 64 pages of a read-only
+ * mapping, 16 of a writable one. */
 static void test_file_window(void **state)
 {
 	struct fixture *f = *state;
 	struct fake_obj *op = &the_obj;
-	uint64_t buf = map_obj(f, op, 64, 64, PROT_READ | PROT_EXEC, 0);
+	uint64_t buf = map_obj(f, op, 128, 128, PROT_READ | PROT_EXEC, 0);
 
-	assert_int_equal(mm_handle_fault(f->mm, buf + 20 * PAGE_SIZE, ACCESS_READ, false), 0);
-	assert_int_equal(present(f, buf, 64), 16);
-	assert_int_equal(present(f, buf + 16 * PAGE_SIZE, 16), 16);
-	assert_int_equal(op->gets, 16);
-	assert_int_equal(mapped_bytes, 16 * PAGE_SIZE);
+	assert_int_equal(mm_handle_fault(f->mm, buf + 70 * PAGE_SIZE, ACCESS_READ, false), 0);
+	assert_int_equal(present(f, buf, 128), 64);
+	assert_int_equal(present(f, buf + 64 * PAGE_SIZE, 64), 64);
+	assert_int_equal(op->gets, 64);
+	assert_int_equal(mapped_bytes, 64 * PAGE_SIZE);
 	/* The rest of the window is there: no further fault for it (the host would not trap). */
 	assert_int_equal(f->mm->faults, 1);
+}
+
+static void test_file_window_writable(void **state)
+{
+	struct fixture *f = *state;
+	struct fake_obj *op = &the_obj;
+	uint64_t buf = map_obj(f, op, 64, 64, PROT_READ | PROT_WRITE, 0);
+
+	assert_int_equal(mm_handle_fault(f->mm, buf + 20 * PAGE_SIZE, ACCESS_READ, false), 0);
+	assert_int_equal(present(f, buf + 16 * PAGE_SIZE, 16), 16);
+	assert_int_equal(present(f, buf, 64), 16);
+	/* A write to one of them copies that page alone. */
+	assert_int_equal(mm_handle_fault(f->mm, buf + 21 * PAGE_SIZE, ACCESS_WRITE, false), 0);
+	assert_int_equal(f->mf.stats.cow_copies, 1);
 }
 
 /* A window reaching past the object's end stops there (those pages would be SIGBUS). */
@@ -244,8 +259,8 @@ static void test_file_window_eof(void **state)
 	uint64_t buf = map_obj(f, op, 20, 32, PROT_READ, 0);
 
 	assert_int_equal(mm_handle_fault(f->mm, buf + 17 * PAGE_SIZE, 0, false), 0);
-	assert_int_equal(present(f, buf + 16 * PAGE_SIZE, 16), 4);
-	assert_int_equal(mapped_bytes, 4 * PAGE_SIZE);
+	assert_int_equal(present(f, buf, 32), 20);
+	assert_int_equal(mapped_bytes, 20 * PAGE_SIZE);
 	assert_int_equal(mm_handle_fault(f->mm, buf + 25 * PAGE_SIZE, 0, false), -EIO);
 }
 
@@ -268,6 +283,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_scattered_stays_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_by_vma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_file_window_writable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_window_eof, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_shared_writable, setup, teardown),
 	};

@@ -237,8 +237,8 @@ static int map_around(struct mm *mm, struct vma *v, uint64_t page)
 }
 
 /*
- * File fault-around: the absent object pages of v in the faulting page's aligned window (within
- * v, stopping at the object's end) are made present read-only, then the window is mapped, so
+ * File fault-around: the absent object pages of v in the faulting page's aligned window (64
+ * pages in a read-only mapping, 16 in a writable one; within v, stopping at the object's end) are made present read-only, then the window is mapped, so
  * a program running a library's code or reading a mapped file faults once per window instead
  * of once per page.  Pages of the page cache cost no memory of their own; a write to one of a
  * private mapping still faults and copies it.  Writable shared mappings are left alone: a page
@@ -246,7 +246,9 @@ static int map_around(struct mm *mm, struct vma *v, uint64_t page)
  */
 static int map_around_file(struct mm *mm, struct vma *v, uint64_t page)
 {
-	uint64_t win = FAULT_AROUND_PAGES * PAGE_SIZE, base = ALIGN_DOWN(page, win);
+	uint64_t win = (v->prot & PROT_WRITE ? FAULT_AROUND_PAGES : FILE_FAULT_AROUND_RO_PAGES) *
+		       PAGE_SIZE;
+	uint64_t base = ALIGN_DOWN(page, win);
 	uint64_t lo = MAX(base, v->start), hi = MIN(base + win, v->end);
 	uint64_t *pte;
 	bool changed;

@@ -6,6 +6,9 @@
 
 /* Pages faulted in ahead of an access, to batch platform mappings. */
 #define FAULT_AROUND_PAGES 16
+/* The window of a read-only file mapping (program text, constants): a page of the page cache
+ * costs a lookup, a fault a trap and a platform map. */
+#define FILE_FAULT_AROUND_RO_PAGES 64
 /* The most a run of fresh anonymous pages grows to while they are touched in order (2 MiB,
  * what a transparent huge page would give natively). */
 #define FAULT_AROUND_MAX_PAGES 512
