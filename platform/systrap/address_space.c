@@ -299,7 +299,7 @@ static void as_free(struct systrap_as *sas)
 	free(sas);
 }
 
-static void as_publish(struct systrap_platform *sp, struct systrap_as *sas)
+void systrap_as_publish(struct systrap_platform *sp, struct systrap_as *sas)
 {
 	pthread_mutex_lock(&sp->lock);
 	sas->id = sp->next_as_id++;
@@ -310,7 +310,7 @@ static void as_publish(struct systrap_platform *sp, struct systrap_as *sas)
 	pthread_mutex_unlock(&sp->lock);
 }
 
-static void as_unpublish_locked(struct systrap_platform *sp, struct systrap_as *sas)
+void systrap_as_unpublish_locked(struct systrap_platform *sp, struct systrap_as *sas)
 {
 	struct systrap_as **pp = &sp->as_hash[sas->id % AS_HASH];
 
@@ -321,22 +321,30 @@ static void as_unpublish_locked(struct systrap_platform *sp, struct systrap_as *
 	slist_del(&sas->link);
 }
 
-static void as_reap(struct systrap_as *sas)
+/* Kills and reaps the stub, then frees sas (unpublished, no threads). */
+void systrap_as_reap_free(struct systrap_as *sas)
 {
 	kill(sas->pid, SIGKILL);
 	while (waitpid(sas->pid, NULL, __WALL) < 0 && errno == EINTR)
 		;
+	as_free(sas);
 }
 
 struct address_space *systrap_new_address_space(struct platform *p)
 {
 	struct systrap_platform *sp = p->priv;
-	struct systrap_as *sas = as_alloc(sp);
+	struct systrap_as *sas = systrap_pool_take(sp);
 	uint64_t args[6] = { STUB_FORK_CLONE_FLAGS, 0, 0, 0, 0, 0 };
 	long pid = 0, ppid = 0;
 	int r;
 
-	if (!sas)
+	if (sas) {
+		/* Its application CPU time so far belongs to earlier address spaces. */
+		platform_process_cpu_time(sas->pid, &sas->cpu_base);
+		systrap_as_publish(sp, sas);
+		return &sas->base;
+	}
+	if (!(sas = as_alloc(sp)))
 		return ERR_PTR(-ENOMEM);
 	r = master_request(sp, SYS_clone, args, sas->ctl_off, &pid);
 	if (r == 0 && pid <= 0)
@@ -347,7 +355,10 @@ struct address_space *systrap_new_address_space(struct platform *p)
 		return ERR_PTR(r);
 	}
 	sas->pid = (pid_t)pid;
-	as_publish(sp, sas);
+	pthread_mutex_lock(&sp->lock);
+	sp->stubs_forked++;
+	pthread_mutex_unlock(&sp->lock);
+	systrap_as_publish(sp, sas);
 	/* The new stub answers, from its own pages, through the pipe. */
 	memset(args, 0, sizeof(args));
 	pthread_mutex_lock(&sas->req_lock);
@@ -357,6 +368,7 @@ struct address_space *systrap_new_address_space(struct platform *p)
 		r = -EPROTO;
 	if (r < 0) {
 		log_warn("systrap: new stub %ld does not start: %s", pid, strerror(-r));
+		sas->no_pool = true;
 		systrap_release_address_space(&sas->base);
 		return ERR_PTR(r);
 	}
@@ -368,8 +380,10 @@ void systrap_release_address_space(struct address_space *as)
 	struct systrap_as *sas = to_sas(as);
 	struct systrap_platform *sp = sas->sp;
 
+	if (systrap_pool_put(sas))
+		return;
 	pthread_mutex_lock(&sp->lock);
-	as_unpublish_locked(sp, sas);
+	systrap_as_unpublish_locked(sp, sas);
 	for (unsigned i = 0; i < sas->nslots; i++) {
 		struct sthread *t = sas->slots[i].t;
 
@@ -379,8 +393,7 @@ void systrap_release_address_space(struct address_space *as)
 		}
 	}
 	pthread_mutex_unlock(&sp->lock);
-	as_reap(sas);
-	as_free(sas);
+	systrap_as_reap_free(sas);
 }
 
 /* ---- map_file and unmap ---- */
@@ -412,6 +425,8 @@ int systrap_map_file(struct address_space *as, uint64_t addr, uint64_t len, uint
 		systrap_patch_forget(sas, addr, len);
 		r = systrap_patch_note_run(sas, addr, len, off, prot);
 	}
+	if (r < 0)
+		sas->no_pool = true;
 	pthread_mutex_unlock(&sas->req_lock);
 	return r;
 }
@@ -431,6 +446,8 @@ int systrap_unmap(struct address_space *as, uint64_t addr, uint64_t len)
 		r = (int)ret;
 	if (r == 0)
 		systrap_patch_forget(sas, addr, len);
+	else
+		sas->no_pool = true;
 	pthread_mutex_unlock(&sas->req_lock);
 	return r;
 }

@@ -154,6 +154,7 @@ void systrap_patch_release(struct systrap_as *sas)
 	sas->patches = NULL;
 	sas->runs = NULL;
 	sas->npatches = sas->nruns = 0;
+	sas->cap_patches = sas->cap_runs = 0;
 }
 
 /* The bytes the stub runs at page (its patched copy, or the memory file); NULL if the page is

@@ -222,7 +222,7 @@ static void head(struct bpf *b, struct systrap_platform *sp)
 
 /* What both filters allow: the handler's own calls. */
 enum { F_FUTEX = L_FIRST_FREE, F_ARCH, F_MMAP, F_MMAP_FD, F_CLONE, F_WRITE, F_WRITE_LEN, F_PRCTL,
-       F_PRCTL_SIG, F_SECCOMP, F_SECCOMP_FLAGS, F_SIGMASK, F_COUNT };
+       F_PRCTL_SIG, F_SECCOMP, F_SECCOMP_FLAGS, F_SIGMASK, F_UNSHARE, F_COUNT };
 STATIC_ASSERT(F_COUNT <= 32);
 
 static void handler_calls(struct bpf *b)
@@ -284,6 +284,7 @@ static int build_base_filter(struct systrap_platform *sp)
 	jump(&b, BPF_JEQ, SYS_getppid, L_ALLOW, -1);
 	jump(&b, BPF_JEQ, SYS_sigaltstack, L_ALLOW, -1);
 	jump(&b, BPF_JEQ, SYS_rt_sigprocmask, F_SIGMASK, -1);
+	jump(&b, BPF_JEQ, SYS_unshare, F_UNSHARE, -1);
 	jump(&b, BPF_JEQ, SYS_seccomp, F_SECCOMP, L_TRAP);
 	handler_blocks(&b);
 	mark(&b, F_MMAP); /* mmap(addr, len, prot, MAP_SHARED | MAP_FIXED, 3 or 4, off) */
@@ -306,6 +307,8 @@ static int build_base_filter(struct systrap_platform *sp)
 	ARG_IN(&b, 1, L_ALLOW, 0);
 	mark(&b, F_SIGMASK); /* rt_sigprocmask(SIG_SETMASK, ...) */
 	ARG_IN(&b, 0, L_ALLOW, SIG_SETMASK);
+	mark(&b, F_UNSHARE); /* unshare(CLONE_VM): succeeds only in a single-threaded stub (pool) */
+	ARG_IN(&b, 0, L_ALLOW, CLONE_VM);
 	if ((r = resolve(&b)) < 0)
 		return r;
 	sp->base_filter = malloc(b.n * sizeof(b.insn[0]));

@@ -260,6 +260,8 @@ static struct systrap_platform *sp_alloc(struct platform *p, const struct platfo
 	pthread_mutex_init(&sp->master_lock, NULL);
 	pthread_mutex_init(&sp->lock, NULL);
 	slist_init(&sp->as_list);
+	slist_init(&sp->pool);
+	sp->pool_max = POOL_MAX;
 	return sp;
 }
 
@@ -371,6 +373,9 @@ static void systrap_fini(struct platform *p)
 
 	if (!sp)
 		return;
+	log_debug("systrap: %llu stub processes forked, %llu reused",
+		  (unsigned long long)sp->stubs_forked, (unsigned long long)sp->stubs_reused);
+	systrap_pool_drain(sp); /* and no more pooling: every stub dies below */
 	while (!slist_empty(&sp->as_list))
 		systrap_release_address_space(
 			&container_of(sp->as_list.next, struct systrap_as, link)->base);
@@ -419,7 +424,12 @@ static const struct host_syscall_rule *systrap_host_syscalls(struct platform *p,
  * syscall thread (mapping requests). */
 static int systrap_as_cpu_time(struct address_space *as, uint64_t *ns)
 {
-	return platform_process_cpu_time(to_sas(as)->pid, ns);
+	struct systrap_as *sas = to_sas(as);
+	int r = platform_process_cpu_time(sas->pid, ns);
+
+	if (r == 0)
+		*ns = *ns > sas->cpu_base ? *ns - sas->cpu_base : 0;
+	return r;
 }
 
 const struct platform_ops systrap_platform_ops = {

@@ -50,6 +50,10 @@
 #define CHECK_INTERVAL_NS 10000000ll
 #define INTERRUPT_GRACE_NS 5000000000ll /* a stub that ignores an interrupt this long dies */
 #define REQUEST_TIMEOUT_NS 20000000000ll
+/* Stubs of released address spaces kept for reuse, and how long a release waits for the
+ * application threads of one to exit before it kills the stub instead. */
+#define POOL_MAX 4
+#define POOL_RESET_NS 50000000ll
 
 /* The embedded stub image (blob_image.S). */
 extern const char systrap_blob[], systrap_blob_end[];
@@ -141,6 +145,13 @@ struct systrap_platform {
 	struct shm_free *shm_free;
 	unsigned table_next; /* next free trampoline entry */
 	struct tramp_key *table_keys;
+
+	/* Stubs of released address spaces, reset and ready for reuse (pool.c); under lock. */
+	struct slist pool;
+	unsigned pool_n;
+	unsigned pool_max;	/* POOL_MAX; 0 = no pooling (fini, tests) */
+	uint64_t stubs_forked;	/* stub processes ever forked (tests count reuse) */
+	uint64_t stubs_reused;
 };
 
 /* (number, return address) of each trampoline entry, for reuse. */
@@ -179,6 +190,8 @@ struct systrap_as {
 	uint32_t id;		      /* in acknowledgements */
 	uint64_t gen;		      /* unique per platform; validates context caches */
 	pid_t pid;
+	uint64_t cpu_base; /* the stub's CPU time when this address space took it (pool) */
+	bool no_pool;	   /* a request failed: never reuse this stub */
 	uint64_t ctl_off;
 	struct stub_req *req;
 	struct stub_resp *resp;
@@ -313,6 +326,19 @@ int systrap_as_request(struct systrap_as *sas, long nr, const uint64_t args[6], 
 void systrap_as_kill(struct systrap_as *sas, const char *why);
 /* The AS with this id, or NULL.  sp->lock held. */
 struct systrap_as *systrap_as_lookup_locked(struct systrap_platform *sp, uint32_t id);
+
+/* pool.c: reuse of released stubs.  See the top of pool.c for what a reset covers. */
+/* Resets sas's stub and keeps it (sas unpublished, its threads freed); false if it cannot
+ * be pooled, and the caller kills it as usual. */
+bool systrap_pool_put(struct systrap_as *sas);
+/* A pooled stub (sas as left by pool_put, to publish again), or NULL. */
+struct systrap_as *systrap_pool_take(struct systrap_platform *sp);
+/* Kills and reaps every pooled stub; pooling stops. */
+void systrap_pool_drain(struct systrap_platform *sp);
+/* address_space.c helpers used by the pool. */
+void systrap_as_publish(struct systrap_platform *sp, struct systrap_as *sas);
+void systrap_as_unpublish_locked(struct systrap_platform *sp, struct systrap_as *sas);
+void systrap_as_reap_free(struct systrap_as *sas);
 
 /* thread.c */
 /* c's thread in sas, created on demand.  ERR_PTR on failure. */

@@ -145,6 +145,8 @@ static struct sthread *thread_new(struct systrap_context *sc, struct systrap_as 
 	tid = slot < 0 ? slot : slot_map(sas, (unsigned)slot);
 	if (tid == 0)
 		tid = slot_clone(sas, (unsigned)slot);
+	if (tid < 0)
+		sas->no_pool = true;
 	pthread_mutex_unlock(&sas->req_lock);
 	if (tid < 0) {
 		if (slot >= 0)

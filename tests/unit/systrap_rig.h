@@ -250,6 +250,16 @@ static inline int stub_threads(pid_t pid)
 	return count_dir(path);
 }
 
+/* Kills p's pooled stubs (so children can be counted, or a fresh stub is forked next) and
+ * keeps pooling on. */
+static inline void pool_flush(struct platform *p)
+{
+	struct systrap_platform *sp = p->priv;
+
+	systrap_pool_drain(sp);
+	sp->pool_max = POOL_MAX;
+}
+
 /* A context, registers at CODE_VA, and an address space running `code` from CODE_VA. */
 static inline struct address_space *rig_open(const void *code, size_t len, struct context **c,
 				      struct cpu_state **cpu)

@@ -70,9 +70,12 @@ static void test_threads_same_as(void **state)
 
 static void test_threads_own_as(void **state)
 {
-	int children = count_children();
+	int children;
 
+	pool_flush(&plat);
+	children = count_children();
 	run_workers(NULL);
+	pool_flush(&plat);
 	assert_int_equal(count_children(), children);
 }
 
@@ -82,7 +85,7 @@ static void test_release_no_leak(void **state)
 {
 	const char *env = getenv("CV_STRESS");
 	int n = env ? atoi(env) : 2000;
-	int children = count_children(), threads = count_dir("/proc/self/task");
+	int children = (pool_flush(&plat), count_children()), threads = count_dir("/proc/self/task");
 	int fds = count_dir("/proc/self/fd");
 	struct context *c = platform_new_context(&plat);
 	struct cpu_state *cpu = cpu_new(CODE_VA);
@@ -102,6 +105,7 @@ static void test_release_no_leak(void **state)
 	}
 	platform_release_context(c);
 	cpu_free(cpu);
+	pool_flush(&plat);
 	assert_int_equal(count_children(), children);
 	assert_int_equal(count_dir("/proc/self/task"), threads);
 	assert_int_equal(count_dir("/proc/self/fd"), fds);
@@ -129,7 +133,7 @@ static void test_release_context(void **state)
 
 static void test_killed_stub(void **state)
 {
-	int children = count_children();
+	int children = (pool_flush(&plat), count_children());
 	struct context *c;
 	struct cpu_state *cpu;
 	struct address_space *as = rig_open(code_count, sizeof(code_count), &c, &cpu);
@@ -198,7 +202,7 @@ static void test_host_syscall_not_executed(void **state)
 /* What is left in a stub: its region, the table, application mappings, three fds, seccomp. */
 static void test_stub_is_bare(void **state)
 {
-	struct address_space *as = as_new(CODE_PAGE);
+	struct address_space *as = (pool_flush(&plat), as_new(CODE_PAGE));
 	char path[64], line[256];
 	int maps = 0, seccomp = -1;
 	FILE *f;
