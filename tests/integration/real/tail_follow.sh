@@ -9,6 +9,7 @@ for d in /tmp /real; do
 	echo one >>"$f"
 	sleep 0.5
 	mv "$f" "$f.1"
+	sleep 1 # tail notices the name gone before it comes back (else "has been replaced")
 	echo two >"$f"
 	sleep 0.5
 	echo three >>"$f"
