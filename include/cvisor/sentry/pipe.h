@@ -10,8 +10,9 @@
  * pipe_read/pipe_write/pipe_poll from its file ops.
  *
  * Lock order: a FIFO inode's lock (which guards ino->pipe) before the pipe's lock; the pipe's
- * lock before wait-queue locks.  No pipe lock is held while a task blocks or copies to guest
- * memory (buffers are sentry memory).
+ * lock before wait-queue locks; two pipes' locks (pipe to pipe splice, tee) in address order.
+ * No pipe lock is held while a task blocks or copies to guest memory (buffers are sentry
+ * memory), nor while a splice producer or consumer runs.
  */
 #ifndef CV_SENTRY_PIPE_H
 #define CV_SENTRY_PIPE_H
@@ -73,7 +74,47 @@ long pipe_get_size(struct pipe *p);
  * -EINVAL, -EPERM (above PIPE_MAX_SIZE without privilege), -EBUSY (data would not fit). */
 long pipe_set_size(struct pipe *p, uint64_t size, bool privileged);
 
+/* ---- splice, tee, vmsplice (pipe_splice.c) ----------------------------------------------- */
+
+/*
+ * A splice's producer (fills buf) or consumer (takes from buf): buf is sentry memory, n > 0.
+ * Returns the bytes filled or taken, or -errno.
+ */
+typedef ssize_t (*pipe_io_fn)(void *arg, void *buf, size_t n);
+
+/*
+ * Splices up to n bytes into p from `fill` (splice from a file, vmsplice): waits for a free
+ * slot (-EAGAIN with PIPE_NONBLOCK; -EPIPE without readers, the caller raising SIGPIPE;
+ * -ERESTARTSYS), then calls fill once for at most what the free slots hold (and at most
+ * PIPE_MAX_SIZE).  skip is where in its page the first byte sits in the source (a file
+ * offset): the new slots follow the source's pages, as Linux's do, and are never topped up
+ * by writes.  Returns what fill returned (bytes now queued, 0, or its -errno) or -ENOMEM.
+ */
+ssize_t pipe_splice_in(struct pipe *p, struct task *t, size_t n, size_t skip, unsigned flags,
+		       pipe_io_fn fill, void *arg);
+/*
+ * Splices up to n bytes out of p into `drain` (splice to a file, vmsplice to memory): waits
+ * for data (-EAGAIN with PIPE_NONBLOCK, -ERESTARTSYS), 0 when empty without writers; then
+ * hands drain the queued bytes, again while more are queued, it takes all it is given and no
+ * signal is pending.  What drain does not take stays queued.  Other readers wait meanwhile.
+ * Returns the bytes taken, or the first error when none were.
+ */
+ssize_t pipe_splice_out(struct pipe *p, struct task *t, size_t n, unsigned flags,
+			pipe_io_fn drain, void *arg);
+/*
+ * splice(2) between two different pipes: moves up to n bytes (whole slots as they are, a
+ * partly wanted one split), waiting for input data and output room as Linux does.  Returns
+ * the count, 0 at EOF of in, -EPIPE (no readers of out), -EAGAIN, -ERESTARTSYS.
+ */
+ssize_t pipe_splice_pipe(struct pipe *in, struct pipe *out, struct task *t, size_t n,
+			 unsigned flags);
+/* tee(2): the same but copying, in stays as it was; stops at out's free slots. */
+ssize_t pipe_tee(struct pipe *in, struct pipe *out, struct task *t, size_t n, unsigned flags);
+
 /* ---- pipe files (pipe_file.c) ------------------------------------------------------------ */
+
+/* The pipe of a pipe or FIFO file (borrowed from f), or NULL for any other file. */
+struct pipe *pipe_of_file(struct file *f);
 
 /* pipe2(2): a read end and a write end (new references) with O_NONBLOCK/O_DIRECT flags. */
 int pipe_files_new(struct task *t, unsigned flags, struct file **rd, struct file **wr);

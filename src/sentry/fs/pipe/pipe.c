@@ -42,7 +42,7 @@ void pipe_put(struct pipe *p)
 	if (!p || __atomic_sub_fetch(&p->refs, 1, __ATOMIC_ACQ_REL))
 		return;
 	for (uint32_t i = p->tail; i != p->head; i++)
-		free(p->slots[i & (p->nslots - 1)].page);
+		free(pipe_slot_at(p, i)->page);
 	free(p->slots);
 	free(p->spare);
 	pthread_mutex_destroy(&p->lock);
@@ -76,14 +76,16 @@ void pipe_close_ends(struct pipe *p, int readers, int writers)
 		waitqueue_wake(&p->wq, ev);
 }
 
-static uint32_t used(const struct pipe *p)
+void pipe_slot_drop(struct pipe *p)
 {
-	return p->head - p->tail;
-}
+	struct pipe_slot *s = pipe_slot_at(p, p->tail);
 
-static struct pipe_slot *slot(struct pipe *p, uint32_t i)
-{
-	return &p->slots[i & (p->nslots - 1)];
+	if (p->spare)
+		free(s->page);
+	else
+		p->spare = s->page;
+	s->page = NULL;
+	p->tail++;
 }
 
 /* Moves up to n bytes out (p->lock held); sets *freed when a slot emptied. */
@@ -91,8 +93,8 @@ static size_t take(struct pipe *p, char *dst, size_t n, bool *freed)
 {
 	size_t done = 0;
 
-	while (done < n && used(p)) {
-		struct pipe_slot *s = slot(p, p->tail);
+	while (done < n && pipe_used(p)) {
+		struct pipe_slot *s = pipe_slot_at(p, p->tail);
 		size_t c = MIN((size_t)s->len, n - done);
 		bool packet = s->packet;
 
@@ -103,12 +105,7 @@ static size_t take(struct pipe *p, char *dst, size_t n, bool *freed)
 		s->len = packet ? 0 : s->len - (uint32_t)c; /* a packet's unread rest is dropped */
 		p->nbytes += s->len;
 		if (!s->len) {
-			if (p->spare)
-				free(s->page);
-			else
-				p->spare = s->page;
-			s->page = NULL;
-			p->tail++;
+			pipe_slot_drop(p);
 			*freed = true;
 		}
 		if (packet)
@@ -130,7 +127,8 @@ ssize_t pipe_read(struct pipe *p, struct task *t, void *buf, size_t n, unsigned 
 		bool freed = false;
 
 		pthread_mutex_lock(&p->lock);
-		r = (ssize_t)take(p, buf, n, &freed);
+		/* While a splice passes data on, it is still queued but not for us yet. */
+		r = p->rd_busy ? -EAGAIN : (ssize_t)take(p, buf, n, &freed);
 		if (!r && p->writers)
 			r = -EAGAIN;
 		pthread_mutex_unlock(&p->lock);
@@ -153,8 +151,7 @@ ssize_t pipe_read(struct pipe *p, struct task *t, void *buf, size_t n, unsigned 
 	return r;
 }
 
-/* A page for a new slot (p->lock held). */
-static char *page_alloc(struct pipe *p)
+char *pipe_page_alloc(struct pipe *p)
 {
 	char *page = p->spare;
 
@@ -171,10 +168,10 @@ static size_t merge(struct pipe *p, const char *src, size_t n, bool packet)
 	size_t chars = n & (PIPE_PAGE - 1);
 	struct pipe_slot *s;
 
-	if (!chars || packet || !used(p))
+	if (!chars || packet || !pipe_used(p))
 		return 0;
-	s = slot(p, p->head - 1);
-	if (s->packet || s->off + s->len + chars > PIPE_PAGE)
+	s = pipe_slot_at(p, p->head - 1);
+	if (s->packet || s->nomerge || s->off + s->len + chars > PIPE_PAGE)
 		return 0;
 	memcpy(s->page + s->off + s->len, src, chars);
 	s->len += (uint32_t)chars;
@@ -187,16 +184,17 @@ static ssize_t fill(struct pipe *p, const char *src, size_t n, bool packet)
 {
 	size_t done = 0;
 
-	while (done < n && used(p) < p->nslots) {
-		struct pipe_slot *s = slot(p, p->head);
+	while (done < n && pipe_room(p)) {
+		struct pipe_slot *s = pipe_slot_at(p, p->head);
 		size_t c = MIN((size_t)PIPE_PAGE, n - done);
 
-		if (!(s->page = page_alloc(p)))
+		if (!(s->page = pipe_page_alloc(p)))
 			return done ? (ssize_t)done : -ENOMEM;
 		memcpy(s->page, src + done, c);
 		s->off = 0;
 		s->len = (uint32_t)c;
 		s->packet = packet;
+		s->nomerge = false;
 		p->head++;
 		p->nbytes += c;
 		done += c;
@@ -227,7 +225,7 @@ ssize_t pipe_write(struct pipe *p, struct task *t, const void *buf, size_t n, un
 		if (first)
 			done += merge(p, src, n, packet);
 		/* Atomic writes go in one slot or not at all. */
-		if (done < n && (n > PIPE_ATOMIC_MAX || used(p) < p->nslots)) {
+		if (done < n && (n > PIPE_ATOMIC_MAX || pipe_room(p))) {
 			r = fill(p, src + done, n - done, packet);
 			if (r > 0)
 				done += (size_t)r;
@@ -264,13 +262,13 @@ unsigned pipe_poll(struct pipe *p, bool reader, bool writer, unsigned w_seen,
 	poll_wait(pt, &p->wq);
 	pthread_mutex_lock(&p->lock);
 	if (reader) {
-		if (used(p))
+		if (pipe_used(p))
 			mask |= POLL_READABLE;
 		if (!p->writers && w_seen != p->w_counter)
 			mask |= LINUX_POLLHUP;
 	}
 	if (writer) {
-		if (used(p) < p->nslots)
+		if (pipe_room(p))
 			mask |= POLL_WRITABLE;
 		if (!p->readers)
 			mask |= LINUX_POLLERR;
@@ -314,16 +312,16 @@ long pipe_set_size(struct pipe *p, uint64_t size, bool privileged)
 	if (!ring)
 		return -ENOMEM;
 	pthread_mutex_lock(&p->lock);
-	if (used(p) > nslots) {
+	if (pipe_used(p) + p->resv > nslots) {
 		pthread_mutex_unlock(&p->lock);
 		free(ring);
 		return -EBUSY;
 	}
-	for (uint32_t i = 0, n = used(p); i < n; i++)
-		ring[i] = *slot(p, p->tail + i);
+	for (uint32_t i = 0, n = pipe_used(p); i < n; i++)
+		ring[i] = *pipe_slot_at(p, p->tail + i);
 	free(p->slots);
 	p->slots = ring;
-	p->head = used(p);
+	p->head = pipe_used(p);
 	p->tail = 0;
 	p->nslots = nslots;
 	pthread_mutex_unlock(&p->lock);

@@ -160,6 +160,11 @@ out:
 	return r;
 }
 
+struct pipe *pipe_of_file(struct file *f)
+{
+	return f->ops == &pipe_file_ops ? ((struct pipe_file *)f->priv)->p : NULL;
+}
+
 long pipe_fcntl(struct file *f, struct task *t, int cmd, uint64_t arg)
 {
 	struct pipe_file *pf = f->priv;
