@@ -82,6 +82,7 @@ cases() { # runner...: every real-program case
 	"$@" python_suite /usr/bin/python3 /real/python_suite.py
 	"$@" python_sockets /usr/bin/python3 /real/python_sockets.py
 	"$@" python_inotify /usr/bin/python3 /real/python_inotify.py
+	"$@" python_splice /usr/bin/python3 /real/python_splice.py
 	"$@" tail_follow /usr/bin/bash /real/tail_follow.sh
 	"$@" perl /usr/bin/bash /real/perl_oneliners.sh
 	# ps writes to a file, not a pipe: a pipeline's other side may not have exec'd yet.
