@@ -4,7 +4,8 @@
  * bound one splice, pipe -> pipe, tee without consuming, vmsplice both ways, sockets, the
  * argument errors (EINVAL, ESPIPE, EBADF, EFAULT), SPLICE_F_NONBLOCK and
  * O_NONBLOCK (EAGAIN), EOF, EPIPE and SIGPIPE, blocking calls woken by another thread or
- * process or interrupted by a signal, and multi-megabyte transfers checked by checksum.
+ * process or interrupted by a signal, multi-megabyte transfers checked by checksum, and
+ * producers and consumers of every kind on one pipe at once.
  * Works in argv[1] (the rootfs's /tmp).
  */
 // ARGS: /tmp
@@ -564,6 +565,115 @@ static void large(void)
 	unlink(P("large.out"));
 }
 
+/*
+ * Three producers (write, splice from a file, vmsplice) and three consumers (read, splice to a
+ * file, vmsplice) on one pipe at once: every byte arrives exactly once.
+ */
+#define CONC_CHUNKS 300
+#define CONC_CHUNK 5000
+
+struct conc {
+	int fd, kind;
+	uint64_t bytes, sum;
+};
+
+static unsigned char conc_src[CONC_CHUNK];
+
+static void *conc_produce(void *arg)
+{
+	struct conc *c = arg;
+	int f = open(P("conc.src"), O_RDONLY);
+
+	CHECK(f >= 0);
+	for (int i = 0; i < CONC_CHUNKS; i++) {
+		for (size_t done = 0; done < CONC_CHUNK;) {
+			ssize_t r;
+
+			if (c->kind == 0)
+				r = write(c->fd, conc_src + done, CONC_CHUNK - done);
+			else if (c->kind == 1)
+				r = splice(f, &(loff_t){(loff_t)done}, c->fd, NULL, CONC_CHUNK - done, 0);
+			else
+				r = vmsplice(c->fd, &(struct iovec){conc_src + done, CONC_CHUNK - done},
+					     1, 0);
+			CHECK(r > 0);
+			done += (size_t)r;
+		}
+	}
+	close(f);
+	return NULL;
+}
+
+static void *conc_consume(void *arg)
+{
+	struct conc *c = arg;
+	static __thread unsigned char buf[7000];
+	char name[32];
+	int f = -1;
+	ssize_t r;
+
+	snprintf(name, sizeof(name), "conc.out%d", c->kind);
+	if (c->kind == 1)
+		CHECK((f = open(P(name), O_RDWR | O_CREAT | O_TRUNC, 0644)) >= 0);
+	for (;;) {
+		if (c->kind == 0)
+			r = read(c->fd, buf, sizeof(buf));
+		else if (c->kind == 1)
+			r = splice(c->fd, NULL, f, NULL, sizeof(buf), 0);
+		else
+			r = vmsplice(c->fd, &(struct iovec){buf, sizeof(buf)}, 1, 0);
+		CHECK(r >= 0);
+		if (r == 0)
+			break;
+		c->bytes += (uint64_t)r;
+		if (c->kind != 1)
+			for (ssize_t i = 0; i < r; i++)
+				c->sum += buf[i];
+	}
+	if (f >= 0) {
+		CHECK(lseek(f, 0, SEEK_SET) == 0);
+		while ((r = read(f, buf, sizeof(buf))) > 0)
+			for (ssize_t i = 0; i < r; i++)
+				c->sum += buf[i];
+		close(f);
+		unlink(P(name));
+	}
+	return NULL;
+}
+
+static void concurrent(void)
+{
+	struct conc prod[3], cons[3];
+	pthread_t tp[3], tc[3];
+	uint64_t bytes = 0, sum = 0, want = 0;
+	int p[2], f = make_file("conc.src", CONC_CHUNK, 5);
+
+	printf("-- concurrent\n");
+	CHECK(read(f, conc_src, CONC_CHUNK) == CONC_CHUNK);
+	close(f);
+	for (int i = 0; i < CONC_CHUNK; i++)
+		want += conc_src[i];
+	CHECK(pipe(p) == 0);
+	for (int i = 0; i < 3; i++) {
+		prod[i] = (struct conc){.fd = p[1], .kind = i};
+		cons[i] = (struct conc){.fd = p[0], .kind = i};
+		CHECK(pthread_create(&tp[i], NULL, conc_produce, &prod[i]) == 0);
+		CHECK(pthread_create(&tc[i], NULL, conc_consume, &cons[i]) == 0);
+	}
+	for (int i = 0; i < 3; i++)
+		pthread_join(tp[i], NULL);
+	close(p[1]);
+	for (int i = 0; i < 3; i++) {
+		pthread_join(tc[i], NULL);
+		bytes += cons[i].bytes;
+		sum += cons[i].sum;
+	}
+	printf("bytes %llu of %d, sum equal %d\n", (unsigned long long)bytes,
+	       3 * CONC_CHUNKS * CONC_CHUNK, sum == want * 3 * CONC_CHUNKS);
+	close(p[0]);
+	unlink(P("conc.src"));
+}
+
 /* A nonblocking splice does not wait on a unix stream socket (it would on a datagram one). */
 static void socket_nonblock(void)
 {
@@ -595,6 +705,7 @@ int main(int argc, char **argv)
 	blocking();
 	large();
 	socket_nonblock();
+	concurrent();
 	unlink(P("src"));
 	unlink(P("dst"));
 	unlink(P("errs"));
