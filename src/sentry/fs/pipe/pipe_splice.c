@@ -105,13 +105,12 @@ static void unlock_two(struct pipe *a, struct pipe *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
-/* Appends a slot of c bytes in page (ownership passes to p); p->lock held, room checked. */
-static void push_slot(struct pipe *p, char *page, uint32_t off, size_t c, bool packet)
+/* Appends a slot of the first c bytes of page (its owner now); p->lock held, room checked. */
+static void push_slot(struct pipe *p, char *page, size_t c, bool packet)
 {
 	struct pipe_slot *s = pipe_slot_at(p, p->head++);
 
-	*s = (struct pipe_slot){.page = page, .off = off, .len = (uint32_t)c, .packet = packet,
-				.nomerge = true};
+	*s = (struct pipe_slot){.page = page, .len = (uint32_t)c, .packet = packet, .nomerge = true};
 	p->nbytes += c;
 }
 
@@ -169,7 +168,7 @@ ssize_t pipe_splice_in(struct pipe *p, struct task *t, size_t n, size_t skip, un
 	p->resv -= k;
 	for (size_t i = 0, done = 0, c; i < made; i++, done += c) {
 		c = piece_len((size_t)got, done, skip);
-		push_slot(p, pg[i], 0, c, false);
+		push_slot(p, pg[i], c, false);
 	}
 	pthread_mutex_unlock(&p->lock);
 	if (made)
@@ -309,7 +308,7 @@ static ssize_t move_locked(struct pipe *in, struct pipe *out, size_t n, bool *fr
 			if (!page)
 				return done ? (ssize_t)done : -ENOMEM;
 			memcpy(page, s->page + s->off, c);
-			push_slot(out, page, 0, c, s->packet);
+			push_slot(out, page, c, s->packet);
 			s->off += (uint32_t)c;
 			s->len -= (uint32_t)c;
 		}
@@ -366,7 +365,7 @@ static ssize_t copy_locked(struct pipe *in, struct pipe *out, size_t n)
 		if (!(page = pipe_page_alloc(out)))
 			return done ? (ssize_t)done : -ENOMEM;
 		memcpy(page, s->page + s->off, c);
-		push_slot(out, page, 0, c, s->packet);
+		push_slot(out, page, c, s->packet);
 		done += c;
 	}
 	return (ssize_t)done;
