@@ -130,6 +130,53 @@ static int same_bytes(const char *a, long aoff, const char *b, long boff, long n
 	return same;
 }
 
+/*
+ * Threads run detached and say on a pipe when they are done instead of being joined, and no
+ * process forks once it has had threads: in cvisor today a join issued the instant a thread
+ * exits can miss its wakeup (the futex waiter's reference to the page makes the exit's write
+ * of the thread id copy that page), and a fork while a thread exits can hang (systrap).
+ */
+static int done_fds[2] = {-1, -1};
+
+struct job {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *job_run(void *p)
+{
+	struct job j = *(struct job *)p;
+
+	free(p);
+	j.fn(j.arg);
+	CHECK(write(done_fds[1], "", 1) == 1);
+	return NULL;
+}
+
+static void spawn(void *(*fn)(void *), void *arg)
+{
+	struct job *j = malloc(sizeof(*j));
+	pthread_attr_t a;
+	pthread_t th;
+
+	if (done_fds[0] < 0)
+		CHECK(pipe(done_fds) == 0);
+	CHECK(j != NULL);
+	*j = (struct job){fn, arg};
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	CHECK(pthread_create(&th, &a, job_run, j) == 0);
+	pthread_attr_destroy(&a);
+}
+
+static void wait_jobs(int n)
+{
+	char c;
+
+	while (n--)
+		CHECK(read(done_fds[0], &c, 1) == 1);
+}
+
 static void close_all(const int *fds, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -396,20 +443,15 @@ static void *delayed_io(void *arg)
 /* Blocking calls: woken by another thread or process, interrupted by a signal. */
 static void blocking(void)
 {
-	int p[2], q[2], dst = open(P("blk"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	int p[2], q[2], r[2], dst = open(P("blk"), O_RDWR | O_CREAT | O_TRUNC, 0644);
 	struct delayed d = {0};
 	struct sigaction sa = {.sa_handler = on_alarm};
 	static char big[70000];
-	pthread_t th;
 	pid_t c;
 	int st;
 
 	printf("-- blocking\n");
-	CHECK(pipe(p) == 0 && pipe(q) == 0 && dst >= 0);
-	d = (struct delayed){.fd = p[1], .data = "woken"};
-	CHECK(pthread_create(&th, NULL, delayed_io, &d) == 0);
-	show("pipe->file woken by a thread", splice(p[0], NULL, dst, NULL, 100, 0));
-	pthread_join(th, NULL);
+	CHECK(pipe(p) == 0 && pipe(q) == 0 && pipe(r) == 0 && dst >= 0);
 	c = fork();
 	if (c == 0) {
 		usleep(100000);
@@ -427,19 +469,35 @@ static void blocking(void)
 	show("tee woken by a process", tee(q[0], p[1], 100, 0));
 	waitpid(c, &st, 0);
 	CHECK(read(q[0], big, 100) == 1 && read(p[0], big, 100) == 11);
+	/* SIGPIPE's default action kills (no readers: that is checked before the input). */
+	close(r[0]);
+	c = fork();
+	if (c == 0) {
+		signal(SIGPIPE, SIG_DFL);
+		splice(dst, &(loff_t){0}, r[1], NULL, 10, 0);
+		_exit(0);
+	}
+	waitpid(c, &st, 0);
+	printf("child: signaled=%d sig=%d\n", WIFSIGNALED(st), WTERMSIG(st));
+	close(r[1]);
+
+	/* Threads (no fork from here on). */
+	d = (struct delayed){.fd = p[1], .data = "woken"};
+	spawn(delayed_io, &d);
+	show("pipe->file woken by a thread", splice(p[0], NULL, dst, NULL, 100, 0));
+	wait_jobs(1);
 	/* A full pipe: file->pipe waits for a reader. */
 	CHECK(fcntl(p[1], F_SETFL, O_NONBLOCK) == 0);
 	CHECK(write(p[1], big, sizeof(big)) == 65536);
 	CHECK(fcntl(p[1], F_SETFL, 0) == 0);
 	d = (struct delayed){.fd = p[0], .read_n = 8192};
-	CHECK(pthread_create(&th, NULL, delayed_io, &d) == 0);
+	spawn(delayed_io, &d);
 	show("file->pipe woken by a reader", splice(dst, &(loff_t){0}, p[1], NULL, 100, 0));
-	pthread_join(th, NULL);
+	wait_jobs(1);
 	d = (struct delayed){.fd = p[0], .read_n = 8192};
-	CHECK(pthread_create(&th, NULL, delayed_io, &d) == 0);
-	show("vmsplice woken by a reader",
-	     vmsplice(p[1], &(struct iovec){big, 3}, 1, 0));
-	pthread_join(th, NULL);
+	spawn(delayed_io, &d);
+	show("vmsplice woken by a reader", vmsplice(p[1], &(struct iovec){big, 3}, 1, 0));
+	wait_jobs(1);
 	while (pipe_bytes(p[0]) > 0)
 		CHECK(read(p[0], big, sizeof(big)) > 0);
 
@@ -459,21 +517,10 @@ static void blocking(void)
 	sigaction(SIGALRM, &sa, NULL);
 	setitimer(ITIMER_REAL, &(struct itimerval){.it_value = {0, 50000}}, NULL);
 	d = (struct delayed){.fd = p[1], .data = "after restart"};
-	CHECK(pthread_create(&th, NULL, delayed_io, &d) == 0);
+	spawn(delayed_io, &d);
 	show("pipe->pipe restarted", splice(p[0], NULL, q[1], NULL, 100, 0));
-	pthread_join(th, NULL);
+	wait_jobs(1);
 	printf("alarms %d\n", alarms);
-
-	/* SIGPIPE's default action kills. */
-	close(q[0]);
-	c = fork();
-	if (c == 0) {
-		signal(SIGPIPE, SIG_DFL);
-		splice(dst, &(loff_t){0}, q[1], NULL, 10, 0);
-		_exit(0);
-	}
-	waitpid(c, &st, 0);
-	printf("child: signaled=%d sig=%d\n", WIFSIGNALED(st), WTERMSIG(st));
 	close_all((int[]){p[0], p[1], q[1], dst}, 4);
 }
 
@@ -510,7 +557,6 @@ static void large(void)
 	int dst = open(P("large.out"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	long n1, n2, calls = 0, total = 0;
 	struct feeder f = {0};
-	pthread_t th;
 	ssize_t r;
 
 	printf("-- large\n");
@@ -530,7 +576,7 @@ static void large(void)
 	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
 	dst = open(P("large.out"), O_WRONLY | O_TRUNC);
 	f = (struct feeder){.fd = sv[1], .n = 5 * 1048576 + 777};
-	CHECK(pthread_create(&th, NULL, feed, &f) == 0);
+	spawn(feed, &f);
 	loff_t off = 0;
 	while ((r = splice(sv[0], NULL, p[1], NULL, 300000, 0)) > 0) {
 		for (ssize_t left = r; left > 0;) {
@@ -541,7 +587,7 @@ static void large(void)
 		}
 		total += r;
 	}
-	pthread_join(th, NULL);
+	wait_jobs(1);
 	show("socket at EOF", r);
 	printf("off %ld, dst pos %ld\n", (long)off, pos(dst));
 	close(dst);
@@ -644,7 +690,6 @@ static void *conc_consume(void *arg)
 static void concurrent(void)
 {
 	struct conc prod[3], cons[3];
-	pthread_t tp[3], tc[3];
 	uint64_t bytes = 0, sum = 0, want = 0;
 	int p[2], f = make_file("conc.src", CONC_CHUNK, 5);
 
@@ -657,14 +702,13 @@ static void concurrent(void)
 	for (int i = 0; i < 3; i++) {
 		prod[i] = (struct conc){.fd = p[1], .kind = i};
 		cons[i] = (struct conc){.fd = p[0], .kind = i};
-		CHECK(pthread_create(&tp[i], NULL, conc_produce, &prod[i]) == 0);
-		CHECK(pthread_create(&tc[i], NULL, conc_consume, &cons[i]) == 0);
+		spawn(conc_produce, &prod[i]);
+		spawn(conc_consume, &cons[i]);
 	}
-	for (int i = 0; i < 3; i++)
-		pthread_join(tp[i], NULL);
+	wait_jobs(3); /* the producers: consumers end only at EOF */
 	close(p[1]);
+	wait_jobs(3);
 	for (int i = 0; i < 3; i++) {
-		pthread_join(tc[i], NULL);
 		bytes += cons[i].bytes;
 		sum += cons[i].sum;
 	}
