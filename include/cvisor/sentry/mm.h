@@ -64,7 +64,16 @@ int64_t memfile_alloc(struct memfile *mf, size_t want, size_t *got);
 /* Takes / drops one reference on each of n pages starting at byte offset off. */
 void memfile_get(struct memfile *mf, uint64_t off, size_t n);
 void memfile_put(struct memfile *mf, uint64_t off, size_t n);
-/* Current reference count of the page at off. */
+/*
+ * A pin: the sentry holds the page at off for a moment (a futex word it reads).  It keeps the
+ * page allocated like a reference but is not one for copy-on-write: a page whose only other
+ * holder is one mapping is still that mapping's own, and a write to it goes in place rather
+ * than to a copy the pin holder would never see.
+ */
+#define MEMFILE_PIN_REF (1u << 20)
+void memfile_pin(struct memfile *mf, uint64_t off);
+void memfile_unpin(struct memfile *mf, uint64_t off);
+/* Current reference count of the page at off (mappings, caches: pins not counted). */
 uint32_t memfile_refs(struct memfile *mf, uint64_t off);
 
 static inline void *memfile_ptr(const struct memfile *mf, uint64_t off)
@@ -358,7 +367,7 @@ ssize_t mm_copy_in_str(struct mm *mm, uint64_t src, char *dst, size_t max);
 /*
  * Gives the sentry direct pointers to application memory for [addr, addr+len), for futex
  * words and atomic operations: returns a pointer into the memory file valid while the page
- * reference the caller receives in *page_off is held (memfile_put when done).  The range must
+ * pin the caller receives in *page_off is held (memfile_unpin when done).  The range must
  * lie within one page.  write: break COW first.
  */
 void *mm_pin(struct mm *mm, uint64_t addr, size_t len, bool write, uint64_t *page_off);

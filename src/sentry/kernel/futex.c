@@ -64,7 +64,7 @@ static bool key_eq(const struct futex_key *a, const struct futex_key *b)
 	return a->space == b->space && a->addr == b->addr;
 }
 
-/* Computes the key and returns a pinned pointer to the word (caller memfile_puts page). */
+/* Computes the key and returns a pinned pointer to the word (caller memfile_unpins page). */
 static uint32_t *futex_pin(struct task *t, uint64_t addr, bool shared, struct futex_key *key,
 			   uint64_t *page)
 {
@@ -92,7 +92,7 @@ static int compute_key(struct task *t, uint64_t addr, bool shared, struct futex_
 
 	if (IS_ERR(p))
 		return (int)PTR_ERR(p);
-	memfile_put(t->mm->mf, page, 1);
+	memfile_unpin(t->mm->mf, page);
 	return 0;
 }
 
@@ -129,12 +129,12 @@ int futex_wait(struct task *t, uint64_t addr, bool shared, uint32_t val, uint32_
 	pthread_mutex_lock(&b->lock);
 	if (__atomic_load_n(p, __ATOMIC_SEQ_CST) != val) {
 		pthread_mutex_unlock(&b->lock);
-		memfile_put(t->mm->mf, page, 1);
+		memfile_unpin(t->mm->mf, page);
 		return -EAGAIN;
 	}
 	enqueue(b, &w);
 	pthread_mutex_unlock(&b->lock);
-	memfile_put(t->mm->mf, page, 1);
+	memfile_unpin(t->mm->mf, page);
 	for (;;) {
 		seq = task_wake_seq(t);
 		if (__atomic_load_n(&w.woken, __ATOMIC_ACQUIRE))
@@ -222,7 +222,7 @@ int futex_requeue(struct task *t, uint64_t addr, uint64_t addr2, bool shared, in
 	if (IS_ERR(p))
 		return (int)PTR_ERR(p);
 	if ((r = compute_key(t, addr2, shared, &k2)) < 0) {
-		memfile_put(t->mm->mf, page, 1);
+		memfile_unpin(t->mm->mf, page);
 		return r;
 	}
 	b1 = bucket_of(t, &k1);
@@ -245,7 +245,7 @@ int futex_requeue(struct task *t, uint64_t addr, uint64_t addr2, bool shared, in
 	}
 out:
 	unlock_two(b1, b2);
-	memfile_put(t->mm->mf, page, 1);
+	memfile_unpin(t->mm->mf, page);
 	return r;
 }
 
@@ -309,7 +309,7 @@ int futex_wake_op(struct task *t, uint64_t addr, uint64_t addr2, bool shared, in
 			r += wake_locked(b2, &k2, n2, FUTEX_BITSET_ANY);
 	}
 	unlock_two(b1, b2);
-	memfile_put(t->mm->mf, page, 1);
+	memfile_unpin(t->mm->mf, page);
 	return r;
 }
 
@@ -336,7 +336,7 @@ static void robust_release(struct task *t, uint64_t uaddr)
 			break;
 		}
 	}
-	memfile_put(t->mm->mf, page, 1);
+	memfile_unpin(t->mm->mf, page);
 }
 
 void futex_exit_robust(struct task *t)

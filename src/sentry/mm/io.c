@@ -119,7 +119,7 @@ void *mm_pin(struct mm *mm, uint64_t addr, size_t len, bool write, uint64_t *pag
 		uint64_t *pte = pt_slot(&mm->pt, addr & PAGE_MASK, false);
 
 		*page_off = *pte & PTE_ADDR_MASK;
-		memfile_get(mm->mf, *page_off, 1);
+		memfile_pin(mm->mf, *page_off);
 	}
 	pthread_mutex_unlock(&mm->lock);
 	return p;

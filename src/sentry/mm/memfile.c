@@ -166,22 +166,24 @@ static void free_run(struct memfile *mf, uint64_t pg, size_t n)
 			  (off_t)(n * PAGE_SIZE));
 }
 
-void memfile_put(struct memfile *mf, uint64_t off, size_t n)
+/* Drops `unit` (1 for a reference, MEMFILE_PIN_REF for a pin) from each of n pages, freeing
+ * those left with nothing. */
+static void drop(struct memfile *mf, uint64_t off, size_t n, uint32_t unit)
 {
 	uint64_t pg = off / PAGE_SIZE, run_start = 0;
 	size_t run = 0;
 	bool locked = false;
 
 	for (size_t i = 0; i < n; i++) {
-		uint32_t r = __atomic_sub_fetch(&mf->refs[pg + i], 1, __ATOMIC_ACQ_REL);
+		uint32_t old = __atomic_fetch_sub(&mf->refs[pg + i], unit, __ATOMIC_ACQ_REL);
 
-		if (r == UINT32_MAX) {
+		if ((unit == 1 && old % MEMFILE_PIN_REF == 0) || old < unit) {
 			log_err("memfile: page %#llx released twice",
 				(unsigned long long)((pg + i) * PAGE_SIZE));
-			__atomic_store_n(&mf->refs[pg + i], 0, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&mf->refs[pg + i], unit, __ATOMIC_RELAXED);
 			continue;
 		}
-		if (r != 0)
+		if (old != unit)
 			continue;
 		if (!locked) {
 			pthread_mutex_lock(&mf->lock);
@@ -202,7 +204,22 @@ void memfile_put(struct memfile *mf, uint64_t off, size_t n)
 		pthread_mutex_unlock(&mf->lock);
 }
 
+void memfile_put(struct memfile *mf, uint64_t off, size_t n)
+{
+	drop(mf, off, n, 1);
+}
+
+void memfile_pin(struct memfile *mf, uint64_t off)
+{
+	__atomic_add_fetch(&mf->refs[off / PAGE_SIZE], MEMFILE_PIN_REF, __ATOMIC_RELAXED);
+}
+
+void memfile_unpin(struct memfile *mf, uint64_t off)
+{
+	drop(mf, off, 1, MEMFILE_PIN_REF);
+}
+
 uint32_t memfile_refs(struct memfile *mf, uint64_t off)
 {
-	return __atomic_load_n(&mf->refs[off / PAGE_SIZE], __ATOMIC_RELAXED);
+	return __atomic_load_n(&mf->refs[off / PAGE_SIZE], __ATOMIC_RELAXED) % MEMFILE_PIN_REF;
 }
