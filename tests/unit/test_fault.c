@@ -153,6 +153,25 @@ static void test_bounded_by_vma(void **state)
 	assert_int_equal(mapped_bytes, len);
 }
 
+/* A page the sentry pins (a futex word) is still its mapping's own: a write goes in place,
+ * where the pin holder reads it, not to a copy. */
+static void test_pin_is_not_a_sharer(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t buf = anon(f, 16 * PAGE_SIZE), off;
+	uint32_t v = 7, *p;
+
+	fill(f, buf, 16 * PAGE_SIZE);
+	p = mm_pin(f->mm, buf, sizeof(*p), false, &off);
+	assert_non_null(p);
+	assert_int_equal(memfile_refs(&f->mf, off), 1);
+	assert_int_equal(mm_copy_out(f->mm, buf, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(*p, 7);
+	assert_int_equal(f->mf.stats.cow_copies, 0);
+	memfile_unpin(&f->mf, off);
+	assert_int_equal(memfile_refs(&f->mf, off), 1);
+}
+
 /* A file-like object of npages pages in the memory file; counts get_page calls. */
 struct fake_obj {
 	struct mem_object obj;
@@ -282,6 +301,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_sequential_grows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_scattered_stays_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounded_by_vma, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_is_not_a_sharer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_window_writable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_file_window_eof, setup, teardown),
