@@ -159,10 +159,11 @@ static struct sthread *thread_new(struct systrap_context *sc, struct systrap_as 
 	t->slot = (unsigned)slot;
 	t->tid = (pid_t)tid;
 	t->slot_va = slot_va(sp, (unsigned)slot);
+	/* Under sp->lock: another thread_new of sas may grow (realloc) the slot array now. */
+	pthread_mutex_lock(&sp->lock);
 	t->shm_off = sas->slots[slot].off;
 	t->sm = slot_msg(sp, &sas->slots[slot]);
 	t->fpu_area = shm_ptr(sp, t->shm_off + SLOT_FPU_OFF - SLOT_STACK_OFF);
-	pthread_mutex_lock(&sp->lock);
 	sas->slots[slot].t = t;
 	slist_add(&sc->threads, &t->ctx_link);
 	pthread_mutex_unlock(&sp->lock);
