@@ -24,20 +24,6 @@
 #define MEM_SLOT 0
 #define SYS_SLOT 1
 
-static int why_fail(char *why, size_t n, int err, const char *fmt, ...) __printf(4, 5);
-
-static int why_fail(char *why, size_t n, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && n) {
-		va_start(ap, fmt);
-		vsnprintf(why, n, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 static int kvm_open(char *why, size_t n)
 {
 	int fd = open(KVM_DEV, O_RDWR | O_CLOEXEC);
@@ -45,12 +31,12 @@ static int kvm_open(char *why, size_t n)
 	if (fd >= 0)
 		return fd;
 	if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
-		return why_fail(why, n, -ENODEV, "no " KVM_DEV " (no KVM on this host, or not "
+		return platform_why(why, n, -ENODEV, "no " KVM_DEV " (no KVM on this host, or not "
 				"passed into this container)");
 	if (errno == EACCES || errno == EPERM)
-		return why_fail(why, n, -EACCES, "no permission to open " KVM_DEV
+		return platform_why(why, n, -EACCES, "no permission to open " KVM_DEV
 				" (root or the kvm group needed)");
-	return why_fail(why, n, -errno, "opening " KVM_DEV ": %m");
+	return platform_why(why, n, -errno, "opening " KVM_DEV ": %m");
 }
 
 static const struct {
@@ -74,7 +60,7 @@ static int caps_check(int fd, char *why, size_t n)
 	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
 
 	if (api != KVM_API_VERSION)
-		return why_fail(why, n, -ENOSYS, "KVM API version %d, need %d", api,
+		return platform_why(why, n, -ENOSYS, "KVM API version %d, need %d", api,
 				KVM_API_VERSION);
 	for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
 		int v = ioctl(fd, KVM_CHECK_EXTENSION, required_caps[i].cap);
@@ -83,7 +69,7 @@ static int caps_check(int fd, char *why, size_t n)
 
 		if (v < required_caps[i].min ||
 		    (bits && (v & required_caps[i].min) != required_caps[i].min))
-			return why_fail(why, n, -ENOSYS, "KVM lacks %s (have %d, need %d)",
+			return platform_why(why, n, -ENOSYS, "KVM lacks %s (have %d, need %d)",
 					required_caps[i].name, v, required_caps[i].min);
 	}
 	return 0;
@@ -98,7 +84,7 @@ static int probe_fd(int fd, char *why, size_t n)
 		return r;
 	vm = ioctl(fd, KVM_CREATE_VM, 0);
 	if (vm < 0)
-		return why_fail(why, n, -errno, "KVM_CREATE_VM: %m");
+		return platform_why(why, n, -errno, "KVM_CREATE_VM: %m");
 	close(vm);
 	return 0;
 }
@@ -112,19 +98,6 @@ static int kvm_probe(char *why, size_t n)
 	r = probe_fd(fd, why, n);
 	close(fd);
 	return r;
-}
-
-static long read_proc_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
 }
 
 static int slot_set(struct kvm_platform *kp, unsigned slot, uint64_t gpa, uint64_t size, void *hva)
@@ -270,7 +243,7 @@ static int kvm_init(struct platform *p, const struct platform_opts *o)
 	host_rules_build(kp);
 	p->priv = kp;
 	p->min_user_address =
-		(uint64_t)MAX(read_proc_long("/proc/sys/vm/mmap_min_addr"), (long)KVM_USER_MIN);
+		(uint64_t)MAX(platform_read_long("/proc/sys/vm/mmap_min_addr"), (long)KVM_USER_MIN);
 	p->max_user_address = KVM_USER_TOP;
 	return 0;
 }

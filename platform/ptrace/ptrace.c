@@ -27,34 +27,6 @@
 #define NT_PRFPREG 2
 #endif
 
-static int why_fail(char *why, size_t n, int err, const char *fmt, ...) __printf(4, 5);
-
-static int why_fail(char *why, size_t n, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && n) {
-		va_start(ap, fmt);
-		vsnprintf(why, n, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
-/* Reads a small decimal number from a /proc file; -1 if unreadable. */
-static long read_proc_long(const char *path)
-{
-	FILE *f = fopen(path, "re");
-	long v = -1;
-
-	if (!f)
-		return -1;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -1;
-	fclose(f);
-	return v;
-}
-
 /* Child of the probe: traced, stops, then makes one syscall that SYSEMU must intercept. */
 static __noreturn void probe_child(void)
 {
@@ -84,15 +56,16 @@ static int probe_sysemu(pid_t pid, bool *reaped, char *why, size_t n)
 	long nr;
 
 	if (!probe_stopped(pid, &st, reaped))
-		return why_fail(why, n, -EPERM, "PTRACE_TRACEME is refused (seccomp or an LSM?)");
+		return platform_why(why, n, -EPERM,
+				    "PTRACE_TRACEME is refused (seccomp or an LSM?)");
 	if (ptrace(PTRACE_SETOPTIONS, pid, NULL, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) < 0 ||
 	    ptrace(PTRACE_SYSEMU, pid, NULL, NULL) < 0)
-		return why_fail(why, n, -errno, "PTRACE_SYSEMU is not supported: %m");
+		return platform_why(why, n, -errno, "PTRACE_SYSEMU is not supported: %m");
 	if (!probe_stopped(pid, &st, reaped) || WSTOPSIG(st) != (SIGTRAP | 0x80))
-		return why_fail(why, n, -ENOSYS, "PTRACE_SYSEMU did not stop at a syscall");
+		return platform_why(why, n, -ENOSYS, "PTRACE_SYSEMU did not stop at a syscall");
 	nr = ptrace(PTRACE_PEEKUSER, pid, offsetof(struct user_regs_struct, orig_rax), NULL);
 	if (nr != SYS_getpid)
-		return why_fail(why, n, -ENOSYS, "PTRACE_SYSEMU reported syscall %ld", nr);
+		return platform_why(why, n, -ENOSYS, "PTRACE_SYSEMU reported syscall %ld", nr);
 	return 0;
 }
 
@@ -105,14 +78,15 @@ static int ptrace_probe(char *why, size_t n)
 
 	if (uname(&u) == 0 && sscanf(u.release, "%d.%d", &maj, &min) == 2 &&
 	    (maj < 4 || (maj == 4 && min < 8)))
-		return why_fail(why, n, -ENOSYS,
+		return platform_why(why, n, -ENOSYS,
 				"kernel %s runs seccomp before ptrace; ptrace needs >= 4.8",
 				u.release);
-	if (read_proc_long("/proc/sys/kernel/yama/ptrace_scope") >= 3)
-		return why_fail(why, n, -EPERM, "ptrace is disabled (kernel.yama.ptrace_scope=3)");
+	if (platform_read_long("/proc/sys/kernel/yama/ptrace_scope") >= 3)
+		return platform_why(why, n, -EPERM,
+				    "ptrace is disabled (kernel.yama.ptrace_scope=3)");
 	pid = fork();
 	if (pid < 0)
-		return why_fail(why, n, -errno, "fork: %m");
+		return platform_why(why, n, -errno, "fork: %m");
 	if (pid == 0)
 		probe_child();
 	r = probe_sysemu(pid, &reaped, why, n);
@@ -233,7 +207,7 @@ static int ptrace_init(struct platform *p, const struct platform_opts *o)
 		goto err_parent;
 	p->priv = pp;
 	p->min_user_address =
-		(uint64_t)MAX(read_proc_long("/proc/sys/vm/mmap_min_addr"), (long)STUB_MIN_USER);
+		(uint64_t)MAX(platform_read_long("/proc/sys/vm/mmap_min_addr"), (long)STUB_MIN_USER);
 	p->max_user_address = pp->stub_base;
 	return 0;
 

@@ -53,20 +53,6 @@
 /* AMX tile state is never saved or loaded by the stub (it needs a permission first). */
 #define XFEATURE_AMX_MASK ((1ull << 17) | (1ull << 18))
 
-static int why_fail(char *why, size_t n, int err, const char *fmt, ...) __printf(4, 5);
-
-static int why_fail(char *why, size_t n, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && n) {
-		va_start(ap, fmt);
-		vsnprintf(why, n, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 int64_t systrap_now_ns(void)
 {
 	struct timespec ts;
@@ -141,22 +127,22 @@ static int systrap_probe(char *why, size_t n)
 	pid_t pid, r;
 
 #ifndef __x86_64__
-	return why_fail(why, n, -ENOSYS, "systrap is implemented for x86-64 only");
+	return platform_why(why, n, -ENOSYS, "systrap is implemented for x86-64 only");
 #endif
 	pid = fork();
 	if (pid < 0)
-		return why_fail(why, n, -errno, "fork: %m");
+		return platform_why(why, n, -errno, "fork: %m");
 	if (pid == 0)
 		probe_child();
 	while ((r = waitpid(pid, &st, 0)) < 0 && errno == EINTR)
 		;
 	if (r != pid)
-		return why_fail(why, n, -ECHILD, "lost the probe child (SIGCHLD ignored?)");
+		return platform_why(why, n, -ECHILD, "lost the probe child (SIGCHLD ignored?)");
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
 		return 0;
 	if (WIFEXITED(st) && WEXITSTATUS(st) == 3)
-		return why_fail(why, n, -ENOSYS, "seccomp filters are not available");
-	return why_fail(why, n, -ENOSYS, "SECCOMP_RET_TRAP does not deliver SIGSYS (status %#x)",
+		return platform_why(why, n, -ENOSYS, "seccomp filters are not available");
+	return platform_why(why, n, -ENOSYS, "SECCOMP_RET_TRAP does not deliver SIGSYS (status %#x)",
 			st);
 }
 
