@@ -3,6 +3,7 @@
  * `grep` shows every one (STYLE.md 2.3).
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,4 +101,52 @@ long platform_read_long(const char *path)
 		v = -1;
 	fclose(f);
 	return v;
+}
+
+static void *parent_main(void *arg)
+{
+	struct platform_parent *pp = arg;
+
+	pp->err = pp->create(pp->arg);
+	sem_post(&pp->ready);
+	/* Live until stop: our exit SIGKILLs every stub through PR_SET_PDEATHSIG.  No fd is
+	 * involved, so the sandbox may close every fd it does not know. */
+	while (sem_wait(&pp->stop) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+int platform_parent_start(struct platform_parent *pp, int (*create)(void *), void *arg)
+{
+	sigset_t all, old;
+	int r;
+
+	pp->create = create;
+	pp->arg = arg;
+	sem_init(&pp->ready, 0, 0);
+	sem_init(&pp->stop, 0, 0);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* no sentry signal handler runs there */
+	r = pthread_create(&pp->thread, NULL, parent_main, pp);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) {
+		sem_destroy(&pp->ready);
+		sem_destroy(&pp->stop);
+		return -r;
+	}
+	pp->started = true;
+	while (sem_wait(&pp->ready) < 0 && errno == EINTR)
+		;
+	return pp->err;
+}
+
+void platform_parent_stop(struct platform_parent *pp)
+{
+	if (!pp->started)
+		return;
+	sem_post(&pp->stop);
+	pthread_join(pp->thread, NULL);
+	sem_destroy(&pp->ready);
+	sem_destroy(&pp->stop);
+	pp->started = false;
 }

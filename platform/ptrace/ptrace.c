@@ -98,51 +98,10 @@ static int ptrace_probe(char *why, size_t n)
 	return r;
 }
 
-static void *parent_main(void *arg)
+/* The parent thread's job: the master stub (thread.c says why it must be that thread). */
+static int master_create(void *arg)
 {
-	struct ptrace_platform *pp = arg;
-
-	pp->parent_err = ptrace_master_create(pp);
-	sem_post(&pp->parent_ready);
-	/* Live until fini: our exit SIGKILLs every stub through PR_SET_PDEATHSIG.  No fd is
-	 * involved, so the sandbox may close every fd it does not know. */
-	while (sem_wait(&pp->parent_stop) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-/* Starts the parent thread, which creates the master; returns its result. */
-static int parent_start(struct ptrace_platform *pp)
-{
-	sigset_t all, old;
-	int r;
-
-	sem_init(&pp->parent_ready, 0, 0);
-	sem_init(&pp->parent_stop, 0, 0);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* no sentry signal handler runs there */
-	r = pthread_create(&pp->parent, NULL, parent_main, pp);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
-		sem_destroy(&pp->parent_ready);
-		sem_destroy(&pp->parent_stop);
-		return -r;
-	}
-	pp->parent_started = true;
-	while (sem_wait(&pp->parent_ready) < 0 && errno == EINTR)
-		;
-	return pp->parent_err;
-}
-
-static void parent_stop(struct ptrace_platform *pp)
-{
-	if (!pp->parent_started)
-		return;
-	sem_post(&pp->parent_stop);
-	pthread_join(pp->parent, NULL);
-	sem_destroy(&pp->parent_ready);
-	sem_destroy(&pp->parent_stop);
-	pp->parent_started = false;
+	return ptrace_master_create(arg);
 }
 
 static struct ptrace_platform *pp_alloc(struct platform *p, const struct platform_opts *o)
@@ -200,7 +159,7 @@ static int ptrace_init(struct platform *p, const struct platform_opts *o)
 		goto err_free;
 	}
 	pp->stub_base = (uint64_t)base;
-	r = parent_start(pp);
+	r = platform_parent_start(&pp->parent, master_create, pp);
 	/* The master has its copy; the sentry needs no executable stub page of its own. */
 	munmap((void *)(uintptr_t)base, STUB_REGION_SIZE);
 	if (r < 0)
@@ -212,7 +171,7 @@ static int ptrace_init(struct platform *p, const struct platform_opts *o)
 	return 0;
 
 err_parent:
-	parent_stop(pp);
+	platform_parent_stop(&pp->parent);
 err_free:
 	log_err("ptrace: platform init failed: %d", r);
 	pp_free(pp);
@@ -232,7 +191,7 @@ static void ptrace_fini(struct platform *p)
 		kill(pp->master, SIGKILL);
 		tracee_reap(pp->master);
 	}
-	parent_stop(pp);
+	platform_parent_stop(&pp->parent);
 	pp_free(pp);
 	p->priv = NULL;
 }

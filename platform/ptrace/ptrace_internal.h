@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "cvisor/platform.h"
+#include "../platforms.h"
 
 #define CV_XSTR(x) #x
 #define CV_STR(x) CV_XSTR(x)
@@ -94,11 +95,7 @@ struct ptrace_platform {
 	pthread_mutex_t master_lock; /* serialises injections into the master */
 	pid_t master;		     /* parked master stub, parent of nothing */
 
-	pthread_t parent; /* real parent of every stub, see thread.c */
-	bool parent_started;
-	sem_t parent_stop; /* posted by fini */
-	sem_t parent_ready;
-	int parent_err;
+	struct platform_parent parent; /* real parent of every stub, see thread.c */
 
 	pthread_mutex_t lock; /* protects as_list, tls_list, next_gen */
 	struct plist as_list;

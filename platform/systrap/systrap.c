@@ -146,51 +146,11 @@ static int systrap_probe(char *why, size_t n)
 			st);
 }
 
-/* ---- the parent thread ---- */
+/* ---- the parent thread (platform_parent): it forks the master ---- */
 
-static void *parent_main(void *arg)
+static int master_create(void *arg)
 {
-	struct systrap_platform *sp = arg;
-
-	sp->parent_err = systrap_master_create(sp);
-	sem_post(&sp->parent_ready);
-	/* Live until fini: our exit kills every stub through PR_SET_PDEATHSIG. */
-	while (sem_wait(&sp->parent_stop) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static int parent_start(struct systrap_platform *sp)
-{
-	sigset_t all, old;
-	int r;
-
-	sem_init(&sp->parent_ready, 0, 0);
-	sem_init(&sp->parent_stop, 0, 0);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* no sentry signal handler runs there */
-	r = pthread_create(&sp->parent, NULL, parent_main, sp);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) {
-		sem_destroy(&sp->parent_ready);
-		sem_destroy(&sp->parent_stop);
-		return -r;
-	}
-	sp->parent_started = true;
-	while (sem_wait(&sp->parent_ready) < 0 && errno == EINTR)
-		;
-	return sp->parent_err;
-}
-
-static void parent_stop(struct systrap_platform *sp)
-{
-	if (!sp->parent_started)
-		return;
-	sem_post(&sp->parent_stop);
-	pthread_join(sp->parent, NULL);
-	sem_destroy(&sp->parent_ready);
-	sem_destroy(&sp->parent_stop);
-	sp->parent_started = false;
+	return systrap_master_create(arg);
 }
 
 /* ---- init and fini ---- */
@@ -333,7 +293,7 @@ static int systrap_init(struct platform *p, const struct platform_opts *o)
 		r = -errno;
 		goto err_free;
 	}
-	r = parent_start(sp);
+	r = platform_parent_start(&sp->parent, master_create, sp);
 	/* The master has its copies; the sentry needs none of them. */
 	close(sp->privfd);
 	close(sp->ack_wr);
@@ -346,7 +306,7 @@ static int systrap_init(struct platform *p, const struct platform_opts *o)
 	return 0;
 
 err_parent:
-	parent_stop(sp);
+	platform_parent_stop(&sp->parent);
 err_free:
 	log_err("systrap: platform init failed: %s", strerror(-r));
 	sp_free(sp);
@@ -370,7 +330,7 @@ static void systrap_fini(struct platform *p)
 		while (waitpid(sp->master, NULL, __WALL) < 0 && errno == EINTR)
 			;
 	}
-	parent_stop(sp);
+	platform_parent_stop(&sp->parent);
 	sp_free(sp);
 	p->priv = NULL;
 }

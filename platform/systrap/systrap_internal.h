@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "cvisor/platform.h"
+#include "../platforms.h"
 #include "sysmsg.h"
 
 /* One past the highest user address of a 4-level-paging process. */
@@ -131,10 +132,7 @@ struct systrap_platform {
 	uint32_t master_seq;
 	int master_cpu; /* the CPU the master is pinned to, -1 if none */
 
-	pthread_t parent;
-	bool parent_started;
-	sem_t parent_stop, parent_ready;
-	int parent_err;
+	struct platform_parent parent; /* real parent of every stub */
 
 	pthread_mutex_t lock; /* as_list, as_hash, shm allocator, table, context thread lists */
 	struct slist as_list;
