@@ -17,6 +17,20 @@ tap_skip=0
 ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
 not_ok() { tap_n=$((tap_n + 1)); tap_fail=$((tap_fail + 1)); echo "not ok $tap_n - $*"; }
 skip() { tap_n=$((tap_n + 1)); tap_skip=$((tap_skip + 1)); echo "ok $tap_n - # SKIP $*"; }
+# same_output NAME SUBJECT NATIVE_RC RC [LABEL]: ok when SUBJECT's run ($WORK/NAME.SUBJECT, its
+# exit status RC) printed what the native run printed ($WORK/NAME.native, NATIVE_RC) and
+# exited alike; else not ok with the diff and SUBJECT's stderr.  LABEL names SUBJECT in the
+# TAP line (default SUBJECT).
+same_output() {
+	local name=$1 subj=$2 nrc=$3 rc=$4 label=${5:-$2}
+	if [ "$nrc" = "$rc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.$subj"; then
+		ok "$name [$label] (exit $rc)"
+	else
+		not_ok "$name [$label]: native exit $nrc, $label exit $rc"
+		diff "$WORK/$name.native" "$WORK/$name.$subj" | head -20 | sed 's/^/#   /'
+		sed 's/^/#   stderr: /' "$WORK/$name.$subj.err" | head -10
+	fi
+}
 tap_end() { echo "1..$tap_n"; echo "# $tap_fail failed, $tap_skip skipped"; [ "$tap_fail" = 0 ]; }
 
 # Platforms to test, each "name" or "name:skip reason".

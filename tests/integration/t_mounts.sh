@@ -11,13 +11,7 @@ compare() {
 	shift 2
 	nrc=$(run_native "$WORK/$name.native" "$@")
 	crc=$(run_cvisor "$plat" "$WORK/$name.$plat" "$@")
-	if [ "$nrc" = "$crc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.$plat"; then
-		ok "$name [$plat] (exit $crc)"
-	else
-		not_ok "$name [$plat]: native exit $nrc, cvisor exit $crc"
-		diff "$WORK/$name.native" "$WORK/$name.$plat" | head -20 | sed 's/^/#   /'
-		sed 's/^/#   stderr: /' "$WORK/$name.$plat.err" | head -10
-	fi
+	same_output "$name" "$plat" "$nrc" "$crc"
 }
 
 tmpfs_mount() { # DEST OPTIONS(comma-separated)

@@ -9,13 +9,7 @@ compare() { # NAME PLAT ARGS...
 	shift 2
 	nrc=$(run_native "$WORK/$name.native" "$@")
 	crc=$(run_cvisor "$plat" "$WORK/$name.$plat" "$@")
-	if [ "$nrc" = "$crc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.$plat"; then
-		ok "$name [$plat] (exit $crc)"
-	else
-		not_ok "$name [$plat]: native exit $nrc, cvisor exit $crc"
-		diff "$WORK/$name.native" "$WORK/$name.$plat" | head -20 | sed 's/^/#   /'
-		sed 's/^/#   stderr: /' "$WORK/$name.$plat.err" | head -10
-	fi
+	same_output "$name" "$plat" "$nrc" "$crc"
 }
 
 # Docker's default mounts (reference/docker/bundles-seen/docker-config.json), minus mqueue.

@@ -50,13 +50,7 @@ compare_plat() { # plat name args...
 	case $name in ${CV_TEST_REAL:-*}) ;; *) return ;; esac # e.g. CV_TEST_REAL=python_inotify
 	nrc=$(NATIVE_SETUP="$SETUP" run_native "$WORK/$name.native" "$@")
 	crc=$(BUNDLE_MOUNTS="$MOUNTS" run_cvisor "$plat" "$WORK/$name.$plat" "$@")
-	if [ "$nrc" = "$crc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.$plat"; then
-		ok "$name [$plat] (exit $crc)"
-	else
-		not_ok "$name [$plat]: native exit $nrc, cvisor exit $crc"
-		diff "$WORK/$name.native" "$WORK/$name.$plat" | head -20 | sed 's/^/#   /'
-		sed 's/^/#   stderr: /' "$WORK/$name.$plat.err" | head -10
-	fi
+	same_output "$name" "$plat" "$nrc" "$crc"
 }
 
 # runc agrees with the native reference (it is what the issue names as the reference).
@@ -66,13 +60,7 @@ compare_runc() { # name args...
 	case $name in ${CV_TEST_REAL:-*}) ;; *) return ;; esac
 	nrc=$(NATIVE_SETUP="$SETUP" run_native "$WORK/$name.native" "$@")
 	rrc=$(BUNDLE_MOUNTS="$MOUNTS" run_runc "$WORK/$name.runc" "$@")
-	if [ "$nrc" = "$rrc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.runc"; then
-		ok "$name [runc] (exit $rrc)"
-	else
-		not_ok "$name [runc]: native exit $nrc, runc exit $rrc"
-		diff "$WORK/$name.native" "$WORK/$name.runc" | head -20 | sed 's/^/#   /'
-		sed 's/^/#   stderr: /' "$WORK/$name.runc.err" | head -10
-	fi
+	same_output "$name" runc "$nrc" "$rrc"
 }
 
 cases() { # runner...: every real-program case

@@ -20,7 +20,7 @@ run_case() { # name args...: native first (the reference), then runc and every p
 	fi
 	if command -v runc >/dev/null; then
 		rc=$(BUNDLE_MOUNTS="$MOUNTS" run_runc "$WORK/$name.runc" "$@")
-		report "$name" runc "$nrc" "$rc"
+		same_output "$name" runc "$nrc" "$rc"
 	else
 		skip "$name [runc]: runc is not installed"
 	fi
@@ -29,18 +29,8 @@ run_case() { # name args...: native first (the reference), then runc and every p
 		*:*) skip "$name [${p%%:*}]: ${p#*:}"; continue ;;
 		esac
 		rc=$(BUNDLE_MOUNTS="$MOUNTS" run_cvisor "$p" "$WORK/$name.$p" "$@")
-		report "$name" "$p" "$nrc" "$rc"
+		same_output "$name" "$p" "$nrc" "$rc"
 	done
-}
-
-report() { # name subject native-rc rc
-	if [ "$3" = "$4" ] && cmp -s "$WORK/$1.native" "$WORK/$1.$2"; then
-		ok "$1 [$2] (exit $4)"
-	else
-		not_ok "$1 [$2]: native exit $3, $2 exit $4"
-		diff "$WORK/$1.native" "$WORK/$1.$2" | head -20 | sed 's/^/#   /'
-		sed 's/^/#   stderr: /' "$WORK/$1.$2.err" | head -10
-	fi
 }
 
 mapfile -t plats < <(platforms)

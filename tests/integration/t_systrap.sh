@@ -25,12 +25,6 @@ fi
 for name in syscall_sites systrap_escape threads signals mm_fork exec_script hello; do
 	nrc=$(run_native "$WORK/$name.native" "/bin/$name")
 	crc=$(run_cvisor_flag --no-syscall-patching "$WORK/$name.nopatch" "/bin/$name")
-	if [ "$nrc" = "$crc" ] && cmp -s "$WORK/$name.native" "$WORK/$name.nopatch"; then
-		ok "$name [systrap --no-syscall-patching] (exit $crc)"
-	else
-		not_ok "$name [systrap --no-syscall-patching]: native exit $nrc, cvisor exit $crc"
-		diff "$WORK/$name.native" "$WORK/$name.nopatch" | head -20 | sed 's/^/#   /'
-		sed 's/^/#   stderr: /' "$WORK/$name.nopatch.err" | head -10
-	fi
+	same_output "$name" nopatch "$nrc" "$crc" "systrap --no-syscall-patching"
 done
 tap_end

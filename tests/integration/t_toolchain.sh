@@ -45,16 +45,6 @@ MOUNTS='[{"destination":"/proc","type":"proc","source":"proc","options":["nosuid
  {"destination":"/tmp","type":"tmpfs","source":"tmpfs","options":["nosuid","nodev","mode=1777"]}]'
 SETUP='mount -t proc proc @R@/proc && mount -t tmpfs -o mode=1777 tmpfs @R@/tmp'
 
-report() { # name what rc out
-	if [ "$3" = "$nrc" ] && cmp -s "$WORK/toolchain.native" "$4"; then
-		ok "toolchain [$2] (exit $3)"
-	else
-		not_ok "toolchain [$2]: native exit $nrc, $2 exit $3"
-		diff "$WORK/toolchain.native" "$4" | head -20 | sed 's/^/#   /'
-		sed 's/^/#   stderr: /' "$4.err" | head -10
-	fi
-}
-
 nrc=$(NATIVE_SETUP="$SETUP" run_native "$WORK/toolchain.native" /bin/sh /toolchain/build.sh)
 if [ "$nrc" != 0 ] || ! grep -q 'child exited 7' "$WORK/toolchain.native"; then
 	not_ok "toolchain [native]: exit $nrc (the reference run itself fails)"
@@ -64,7 +54,7 @@ if [ "$nrc" != 0 ] || ! grep -q 'child exited 7' "$WORK/toolchain.native"; then
 fi
 if command -v runc >/dev/null; then
 	rrc=$(BUNDLE_MOUNTS="$MOUNTS" run_runc "$WORK/toolchain.runc" /bin/sh /toolchain/build.sh)
-	report toolchain runc "$rrc" "$WORK/toolchain.runc"
+	same_output toolchain runc "$nrc" "$rrc"
 else
 	skip "toolchain [runc]: runc is not installed"
 fi
@@ -74,6 +64,6 @@ for p in "${plats[@]}"; do
 	*:*) skip "toolchain [${p%%:*}]: ${p#*:}"; continue ;;
 	esac
 	crc=$(BUNDLE_MOUNTS="$MOUNTS" run_cvisor "$p" "$WORK/toolchain.$p" /bin/sh /toolchain/build.sh)
-	report toolchain "$p" "$crc" "$WORK/toolchain.$p"
+	same_output toolchain "$p" "$nrc" "$crc"
 done
 tap_end
